@@ -1,5 +1,7 @@
 //! The `bale` binary: turns arguments into library calls and results into text, nothing else.
 
+mod cmd;
+
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -13,9 +15,20 @@ struct Cli {
 }
 
 #[derive(clap::Subcommand, Debug)]
-enum Command {}
+enum Command {
+    Parse(cmd::parse::ParseArgs),
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    let result = match cli.command {
+        Command::Parse(args) => cmd::parse::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -99,7 +99,7 @@ pub struct Heredoc {
     /// True for `<<-`: leading tabs are stripped from each body line when the body is used.
     pub chomp: bool,
     /// The file descriptor written before `<<` (`3<<EOF`), 0 when absent.
-    pub fd: u32,
+    pub fd: u64,
 }
 
 /// One instruction as written: BuildKit's `parser.Node`.

@@ -1,0 +1,487 @@
+//! Finding the heredocs a RUN, COPY or ADD line opens (`<<EOF`, `<<-EOF`, `<<"EOF"`, `3<<EOF`).
+//!
+//! BuildKit splits the whole logical line into shell words with its lexer (quotes and escapes
+//! kept, no variable set, unset variables left as written), and every word that matches
+//! `^(\d*)<<(-?)([^<]*)$` and whose delimiter is exactly one shell word opens a heredoc. The
+//! delimiter is that word with quotes removed; the body is expanded later unless some part of the
+//! delimiter was quoted. If the line cannot be lexed (an unclosed quote, a bad `${`), it opens no
+//! heredoc at all; if a delimiter cannot be lexed, the file is rejected.
+//!
+//! The lexer below is the part of BuildKit's shell lexer these two calls reach: an empty
+//! environment with unset variables kept, so every `$` form is copied through as written.
+
+use nom::{
+    IResult, Parser,
+    bytes::complete::{tag, take_while},
+    character::complete::{char, digit0},
+    combinator::{eof, opt},
+};
+
+use super::text::is_space;
+
+/// A heredoc opened by a line, before its body is read.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Opener {
+    /// The delimiter, quotes removed.
+    pub name: String,
+    /// False when part of the delimiter was quoted.
+    pub expand: bool,
+    /// True for `<<-`.
+    pub chomp: bool,
+    /// The number before `<<`, 0 when absent (saturating, as Go's `ParseUint` does).
+    pub fd: u64,
+}
+
+/// Shell words the way BuildKit's lexer splits them (`ProcessWords` with an empty environment
+/// and `SkipUnsetEnv`). The escape character is always `\` here, as in BuildKit.
+fn shell_words(src: &str, raw_quotes: bool, raw_escapes: bool) -> Result<Vec<String>, String> {
+    let mut lexer = Lexer {
+        chars: src.chars().collect(),
+        pos: 0,
+        raw_quotes,
+        raw_escapes,
+    };
+    // Go's text/scanner skips a byte order mark at the very start.
+    if lexer.chars.first() == Some(&'\u{feff}') {
+        lexer.pos = 1;
+    }
+    lexer
+        .process_stop_on(None, raw_escapes)
+        .map(|(_, words)| words)
+        .map_err(|e| format!("failed to process {src:?}: {e}"))
+}
+
+struct Lexer {
+    chars: Vec<char>,
+    pos: usize,
+    raw_quotes: bool,
+    raw_escapes: bool,
+}
+
+/// Word accumulation (BuildKit's `wordsStruct`).
+#[derive(Default)]
+struct Words {
+    word: String,
+    words: Vec<String>,
+    in_word: bool,
+}
+
+impl Words {
+    fn add_char(&mut self, c: char) {
+        if is_space(c) && self.in_word {
+            if !self.word.is_empty() {
+                self.words.push(std::mem::take(&mut self.word));
+                self.in_word = false;
+            }
+        } else if !is_space(c) {
+            self.add_raw_char(c);
+        }
+    }
+
+    fn add_raw_char(&mut self, c: char) {
+        self.word.push(c);
+        self.in_word = true;
+    }
+
+    fn add_string(&mut self, s: &str) {
+        for c in s.chars() {
+            self.add_char(c);
+        }
+    }
+
+    fn add_raw_string(&mut self, s: &str) {
+        self.word.push_str(s);
+        self.in_word = true;
+    }
+
+    fn finish(mut self) -> Vec<String> {
+        if !self.word.is_empty() {
+            self.words.push(self.word);
+        }
+        self.words
+    }
+}
+
+const ESCAPE: char = '\\';
+
+impl Lexer {
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.pos).copied()
+    }
+
+    fn next(&mut self) -> Option<char> {
+        let c = self.peek();
+        if c.is_some() {
+            self.pos += 1;
+        }
+        c
+    }
+
+    fn process_stop_on(
+        &mut self,
+        stop: Option<char>,
+        raw_escapes: bool,
+    ) -> Result<(String, Vec<String>), String> {
+        let saved = std::mem::replace(&mut self.raw_escapes, raw_escapes);
+        let out = self.stop_on(stop);
+        self.raw_escapes = saved;
+        out
+    }
+
+    fn stop_on(&mut self, stop: Option<char>) -> Result<(String, Vec<String>), String> {
+        let mut result = String::new();
+        let mut words = Words::default();
+        while let Some(c) = self.peek() {
+            if stop == Some(c) {
+                self.next();
+                return Ok((result, words.finish()));
+            }
+            match c {
+                '$' => {
+                    let s = self.process_dollar()?;
+                    result.push_str(&s);
+                    words.add_string(&s);
+                }
+                '\'' | '"' => {
+                    let s = if c == '\'' {
+                        self.single_quote()?
+                    } else {
+                        self.double_quote()?
+                    };
+                    result.push_str(&s);
+                    words.add_raw_string(&s);
+                }
+                _ => {
+                    self.next();
+                    let mut c = c;
+                    if c == ESCAPE {
+                        if self.raw_escapes {
+                            words.add_raw_char(c);
+                            result.push(c);
+                        }
+                        match self.next() {
+                            None => break,
+                            Some(n) => c = n,
+                        }
+                        words.add_raw_char(c);
+                    } else {
+                        words.add_char(c);
+                    }
+                    result.push(c);
+                }
+            }
+        }
+        if let Some(stop) = stop {
+            return Err(format!(
+                "unexpected end of statement while looking for matching {stop}"
+            ));
+        }
+        Ok((result, words.finish()))
+    }
+
+    fn single_quote(&mut self) -> Result<String, String> {
+        let mut result = String::new();
+        let open = self.next();
+        if self.raw_quotes {
+            result.extend(open);
+        }
+        loop {
+            match self.next() {
+                None => {
+                    return Err(
+                        "unexpected end of statement while looking for matching single-quote"
+                            .into(),
+                    );
+                }
+                Some('\'') => {
+                    if self.raw_quotes {
+                        result.push('\'');
+                    }
+                    return Ok(result);
+                }
+                Some(c) => result.push(c),
+            }
+        }
+    }
+
+    fn double_quote(&mut self) -> Result<String, String> {
+        let mut result = String::new();
+        let open = self.next();
+        if self.raw_quotes {
+            result.extend(open);
+        }
+        loop {
+            match self.peek() {
+                None => {
+                    return Err(
+                        "unexpected end of statement while looking for matching double-quote"
+                            .into(),
+                    );
+                }
+                Some('"') => {
+                    self.next();
+                    if self.raw_quotes {
+                        result.push('"');
+                    }
+                    return Ok(result);
+                }
+                Some('$') => {
+                    let s = self.process_dollar()?;
+                    result.push_str(&s);
+                }
+                Some(c) => {
+                    self.next();
+                    let mut c = c;
+                    if c == ESCAPE {
+                        if self.raw_escapes {
+                            result.push(c);
+                        }
+                        match self.peek() {
+                            None => continue,
+                            Some('"' | '$' | ESCAPE) => c = self.next().unwrap_or(c),
+                            Some(_) => {}
+                        }
+                    }
+                    result.push(c);
+                }
+            }
+        }
+    }
+
+    fn process_dollar(&mut self) -> Result<String, String> {
+        self.next();
+        if self.peek() != Some('{') {
+            let name = self.process_name();
+            return Ok(format!("${name}"));
+        }
+        self.next();
+        match self.peek() {
+            None => return Err("syntax error: missing '}'".into()),
+            Some('{' | '}' | ':') => return Err("syntax error: bad substitution".into()),
+            Some(_) => {}
+        }
+        let name = self.process_name();
+        // Go reads end of input as the rune -1, which prints as U+FFFD.
+        let c = self.next().unwrap_or('\u{fffd}');
+        let mut modifier = c.to_string();
+        match c {
+            '}' => Ok(format!("${{{name}}}")),
+            ':' | '+' | '-' | '?' | '#' | '%' => {
+                let mut c = c;
+                if c == ':' {
+                    c = self.next().unwrap_or('\u{fffd}');
+                    modifier.push(c);
+                }
+                let raw = c == '#' || c == '%';
+                let word = match self.process_stop_on(Some('}'), raw) {
+                    Ok((word, _)) => word,
+                    Err(_) if self.peek().is_none() => {
+                        return Err("syntax error: missing '}'".into());
+                    }
+                    Err(e) => return Err(e),
+                };
+                Ok(format!("${{{name}{modifier}{word}}}"))
+            }
+            '/' => {
+                if self.peek() == Some('/') {
+                    self.next();
+                }
+                let pattern = match self.process_stop_on(Some('/'), true) {
+                    Ok((p, _)) => p,
+                    Err(_) if self.peek().is_none() => {
+                        return Err("syntax error: missing '/' in ${}".into());
+                    }
+                    Err(e) => return Err(e),
+                };
+                let replacement = match self.process_stop_on(Some('}'), true) {
+                    Ok((r, _)) => r,
+                    Err(_) if self.peek().is_none() => {
+                        return Err("syntax error: missing '}'".into());
+                    }
+                    Err(e) => return Err(e),
+                };
+                Ok(format!("${{{name}/{pattern}/{replacement}}}"))
+            }
+            _ => Err(format!("unsupported modifier ({modifier}) in substitution")),
+        }
+    }
+
+    /// A variable name: digits only, one special parameter, or letters, digits and `_`.
+    fn process_name(&mut self) -> String {
+        let mut name = String::new();
+        while let Some(c) = self.peek() {
+            if name.is_empty() && c.is_numeric() {
+                while let Some(d) = self.peek().filter(|d| d.is_numeric()) {
+                    name.push(d);
+                    self.next();
+                }
+                return name;
+            }
+            if name.is_empty() && matches!(c, '@' | '*' | '#' | '?' | '-' | '$' | '!' | '0') {
+                self.next();
+                return c.to_string();
+            }
+            if !c.is_alphabetic() && !c.is_numeric() && c != '_' {
+                break;
+            }
+            name.push(c);
+            self.next();
+        }
+        name
+    }
+}
+
+/// `^(\d*)<<(-?)([^<]*)$`: the descriptor digits, the chomp dash and the delimiter text.
+fn opener_word(word: &str) -> IResult<&str, (&str, bool, &str)> {
+    let (rest, (fd, _, dash, name, _)) = (
+        digit0,
+        tag("<<"),
+        opt(char('-')),
+        take_while(|c| c != '<'),
+        eof,
+    )
+        .parse(word)?;
+    Ok((rest, (fd, dash.is_some(), name)))
+}
+
+/// BuildKit's `ParseHeredoc`: the heredoc a single word opens, if any.
+pub fn parse_opener(word: &str) -> Result<Option<Opener>, String> {
+    let Ok((_, (fd, chomp, rest))) = opener_word(word) else {
+        return Ok(None);
+    };
+    if rest.is_empty() {
+        return Ok(None);
+    }
+    let fd = if fd.is_empty() {
+        0
+    } else {
+        fd.parse::<u64>().unwrap_or(u64::MAX)
+    };
+    let words = shell_words(rest, false, false)?;
+    let [name] = words.as_slice() else {
+        return Ok(None);
+    };
+    let raw = shell_words(rest, true, false)?;
+    let [raw] = raw.as_slice() else {
+        return Err(format!(
+            "internal lexing of heredoc produced inconsistent results: {rest}"
+        ));
+    };
+    let quotes = |s: &str| s.chars().filter(|c| matches!(c, '\'' | '"')).count();
+    Ok(Some(Opener {
+        name: name.clone(),
+        expand: quotes(name) == quotes(raw),
+        chomp,
+        fd,
+    }))
+}
+
+/// BuildKit's `heredocsFromLine`: every heredoc the logical line opens, in order.
+pub fn openers(line: &str) -> Result<Vec<Opener>, String> {
+    let words = shell_words(line, true, true).unwrap_or_default();
+    let mut out = Vec::new();
+    for word in words {
+        if let Some(opener) = parse_opener(&word)? {
+            out.push(opener);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opener(name: &str, expand: bool, chomp: bool, fd: u64) -> Opener {
+        Opener {
+            name: name.into(),
+            expand,
+            chomp,
+            fd,
+        }
+    }
+
+    #[test]
+    fn lexer_keeps_quotes_escapes_and_variables() {
+        assert_eq!(
+            shell_words(r#"a "b c" 'd e'\ f $X ${Y:-z w}"#, true, true).unwrap(),
+            ["a", "\"b c\"", "'d e'\\ f", "$X", "${Y:-z", "w}"]
+        );
+        assert_eq!(
+            shell_words(r#"a "b c" \x"#, false, false).unwrap(),
+            ["a", "b c", "x"]
+        );
+        assert_eq!(
+            shell_words(r#"${a/b/c} ${a//b/c}"#, true, true).unwrap(),
+            ["${a/b/c}", "${a/b/c}"]
+        );
+        assert!(shell_words("\"open", true, true).is_err());
+        assert!(shell_words("${", true, true).is_err());
+        assert!(shell_words("${}", true, true).is_err());
+        assert!(shell_words("${a!}", true, true).is_err());
+        assert!(shell_words("${a", true, true).is_err());
+    }
+
+    #[test]
+    fn openers_of_every_kind() {
+        assert_eq!(
+            openers("RUN <<EOF").unwrap(),
+            [opener("EOF", true, false, 0)]
+        );
+        assert_eq!(
+            openers("RUN <<-EOT cat").unwrap(),
+            [opener("EOT", true, true, 0)]
+        );
+        assert_eq!(
+            openers(r#"RUN <<"EOF""#).unwrap(),
+            [opener("EOF", false, false, 0)]
+        );
+        assert_eq!(
+            openers("RUN <<'EOF'").unwrap(),
+            [opener("EOF", false, false, 0)]
+        );
+        assert_eq!(
+            openers(r#"RUN <<E"O"F"#).unwrap(),
+            [opener("EOF", false, false, 0)]
+        );
+        assert_eq!(
+            openers("RUN 3<<EOF").unwrap(),
+            [opener("EOF", true, false, 3)]
+        );
+        assert_eq!(
+            openers("COPY <<A <<-B /dest").unwrap(),
+            [opener("A", true, false, 0), opener("B", true, true, 0)]
+        );
+        // An escaped delimiter is not quoted: the body still expands.
+        assert_eq!(
+            openers(r"RUN <<E\OF").unwrap(),
+            [opener("EOF", true, false, 0)]
+        );
+        assert_eq!(
+            openers("RUN 99999999999999999999<<X").unwrap()[0].fd,
+            u64::MAX
+        );
+    }
+
+    #[test]
+    fn words_that_open_nothing() {
+        for line in [
+            "RUN cat<<EOF",
+            "RUN <<",
+            "RUN <<-",
+            "RUN <<EOF<<X",
+            "RUN <<\"\"",
+            "RUN echo '<<EOF'",
+            "RUN <<EOF \"unterminated",
+            "RUN x<<EOF",
+        ] {
+            assert_eq!(openers(line).unwrap(), [], "{line}");
+        }
+    }
+
+    #[test]
+    fn a_delimiter_that_cannot_be_lexed_is_an_error() {
+        // The line lexes, but `${a:-"x` alone does not.
+        assert!(openers(r#"RUN <<${a:-"x y"}"#).is_err());
+    }
+}
