@@ -2,9 +2,8 @@
 //! `extractBuilderFlags`).
 //!
 //! The keyword is everything up to the first run of `[\t\v\f\r ]`. Flags are the following
-//! words that start with `--`; a flag word honours `'` and `"` quotes (removed) and `\` escapes
-//! (always a backslash, whatever `# escape=` says), and a bare `--` ends the flags and is
-//! dropped. BuildKit walks the flags byte by byte and turns each byte into a character, so a
+//! words that start with `--`; a flag word honours `'` and `"` quotes (removed) and the escape
+//! token (`\`, or `` ` `` after `# escape=`), and a bare `--` ends the flags and is dropped. BuildKit walks the flags byte by byte and turns each byte into a character, so a
 //! non-ASCII byte in a flag becomes its Latin-1 character; that is reproduced here, since the
 //! goal is BuildKit's AST and not a nicer one.
 
@@ -22,7 +21,7 @@ pub struct Split {
 }
 
 /// BuildKit's `splitCommand`.
-pub fn split_command(line: &str) -> Split {
+pub fn split_command(line: &str, escape: char) -> Split {
     let (trimmed, start) = trim_space(line);
     let parts = split_blanks(trimmed, Some(2));
     let keyword = (parts[0].0.to_string(), start + parts[0].1);
@@ -33,7 +32,7 @@ pub fn split_command(line: &str) -> Split {
             rest: (String::new(), start + trimmed.len()),
         };
     };
-    let (rest_at, flags) = extract_builder_flags(after.as_bytes());
+    let (rest_at, flags) = extract_builder_flags(after.as_bytes(), escape);
     let flags = flags
         .into_iter()
         .map(|(f, off)| (f, start + at + off))
@@ -59,7 +58,9 @@ enum Phase {
 
 /// BuildKit's `extractBuilderFlags`: the byte offset where the arguments start and the flags
 /// with their offsets.
-fn extract_builder_flags(line: &[u8]) -> (usize, Vec<(String, usize)>) {
+fn extract_builder_flags(line: &[u8], escape: char) -> (usize, Vec<(String, usize)>) {
+    // The escape token is `\\` or `` ` ``, both ASCII.
+    let escape = u8::try_from(escape).unwrap_or(b'\\');
     let mut words = Vec::new();
     let mut phase = Phase::Spaces;
     let mut word = String::new();
@@ -113,7 +114,7 @@ fn extract_builder_flags(line: &[u8]) -> (usize, Vec<(String, usize)>) {
                 pos += 1;
                 continue;
             }
-            if ch == b'\\' {
+            if ch == escape {
                 if pos + 1 == line.len() {
                     pos += 1;
                     continue;
@@ -131,7 +132,7 @@ fn extract_builder_flags(line: &[u8]) -> (usize, Vec<(String, usize)>) {
             pos += 1;
             continue;
         }
-        if ch == b'\\' {
+        if ch == escape {
             if pos + 1 == line.len() {
                 phase = Phase::Word;
                 pos += 1;
@@ -151,7 +152,7 @@ mod tests {
     use super::*;
 
     fn split(line: &str) -> (String, Vec<String>, String) {
-        let s = split_command(line);
+        let s = split_command(line, '\\');
         (
             s.keyword.0,
             s.flags.into_iter().map(|f| f.0).collect(),
@@ -205,18 +206,25 @@ mod tests {
     }
 
     #[test]
+    fn flags_use_the_escape_token() {
+        let s = split_command(r"COPY --chown=a` b --x=C:\dir src", '`');
+        assert_eq!(s.flags[0].0, "--chown=a b");
+        assert_eq!(s.flags[1].0, r"--x=C:\dir");
+    }
+
+    #[test]
     fn flags_are_read_byte_by_byte() {
         // As in BuildKit, each byte of a flag becomes its Latin-1 character.
         assert_eq!(split("RUN --x=é y").1, owned(&["--x=Ã©"]));
         // A flag ending in U+0805 (bytes E0 A0 85): 0xA0 and 0x85 read as blanks.
-        let s = split_command("RUN --x=\u{805} y");
+        let s = split_command("RUN --x=\u{805} y", '\\');
         assert_eq!(s.flags[0].0, "--x=\u{e0}");
         assert_eq!(s.rest.0, "y");
     }
 
     #[test]
     fn offsets_point_into_the_line() {
-        let s = split_command("  RUN --a=1  echo hi");
+        let s = split_command("  RUN --a=1  echo hi", '\\');
         assert_eq!(s.keyword.1, 2);
         assert_eq!(s.flags[0].1, 6);
         assert_eq!(s.rest.1, 13);

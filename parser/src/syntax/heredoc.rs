@@ -2,7 +2,8 @@
 //!
 //! BuildKit splits the whole logical line into shell words with its lexer (quotes and escapes
 //! kept, no variable set, unset variables left as written), and every word that matches
-//! `^(\d*)<<(-?)([^<]*)$` and whose delimiter is exactly one shell word opens a heredoc. The
+//! `^(\d*)<<(-?)\s*([^<]*)$` and whose delimiter is exactly one shell word opens a heredoc (the
+//! lexer keeps the blanks after an unquoted `<<` in its word, so `<< EOF` is one word). The
 //! delimiter is that word with quotes removed; the body is expanded later unless some part of the
 //! delimiter was quoted. If the line cannot be lexed (an unclosed quote, a bad `${`), it opens no
 //! heredoc at all; if a delimiter cannot be lexed, the file is rejected.
@@ -142,6 +143,11 @@ impl Lexer {
                     result.push_str(&s);
                     words.add_string(&s);
                 }
+                '<' => {
+                    let s = self.possible_heredoc();
+                    result.push_str(&s);
+                    words.add_raw_string(&s);
+                }
                 '\'' | '"' => {
                     let s = if c == '\'' {
                         self.single_quote()?
@@ -177,6 +183,21 @@ impl Lexer {
             ));
         }
         Ok((result, words.finish()))
+    }
+
+    /// `<`, or `<<` with the spaces, tabs and carriage returns after it, as one raw piece.
+    fn possible_heredoc(&mut self) -> String {
+        self.next();
+        if self.peek() != Some('<') {
+            return "<".into();
+        }
+        self.next();
+        let mut s = String::from("<<");
+        while let Some(c) = self.peek().filter(|c| matches!(c, ' ' | '\t' | '\r')) {
+            s.push(c);
+            self.next();
+        }
+        s
     }
 
     fn single_quote(&mut self) -> Result<String, String> {
@@ -273,6 +294,9 @@ impl Lexer {
                     modifier.push(c);
                 }
                 let raw = c == '#' || c == '%';
+                if raw && modifier.starts_with(':') {
+                    return Err(format!("unsupported modifier ({modifier}) in substitution"));
+                }
                 let word = match self.process_stop_on(Some('}'), raw) {
                     Ok((word, _)) => word,
                     Err(_) if self.peek().is_none() => {
@@ -331,12 +355,13 @@ impl Lexer {
     }
 }
 
-/// `^(\d*)<<(-?)([^<]*)$`: the descriptor digits, the chomp dash and the delimiter text.
+/// `^(\d*)<<(-?)\s*([^<]*)$`: the descriptor digits, the chomp dash and the delimiter text.
 fn opener_word(word: &str) -> IResult<&str, (&str, bool, &str)> {
-    let (rest, (fd, _, dash, name, _)) = (
+    let (rest, (fd, _, dash, _, name, _)) = (
         digit0,
         tag("<<"),
         opt(char('-')),
+        take_while(|c| matches!(c, '\t' | '\n' | '\x0c' | '\r' | ' ')),
         take_while(|c| c != '<'),
         eof,
     )
@@ -420,6 +445,13 @@ mod tests {
         assert!(shell_words("${}", true, true).is_err());
         assert!(shell_words("${a!}", true, true).is_err());
         assert!(shell_words("${a", true, true).is_err());
+        assert!(shell_words("${a:#x}", true, true).is_err());
+        assert_eq!(shell_words("${a#x}", true, true).unwrap(), ["${a#x}"]);
+        // Blanks after `<<` stay in its word; a lone `<` is an ordinary character.
+        assert_eq!(
+            shell_words("a <<  EOF b < c", true, true).unwrap(),
+            ["a", "<<  EOF", "b", "<", "c"]
+        );
     }
 
     #[test]
@@ -461,6 +493,39 @@ mod tests {
             openers("RUN 99999999999999999999<<X").unwrap()[0].fd,
             u64::MAX
         );
+        // Blanks between `<<` and the delimiter.
+        assert_eq!(
+            openers("RUN <<  EOF  > foo").unwrap(),
+            [opener("EOF", true, false, 0)]
+        );
+        assert_eq!(
+            openers("RUN << -EOF").unwrap(),
+            [opener("-EOF", true, false, 0)]
+        );
+        assert_eq!(
+            openers("RUN <<'one two'").unwrap(),
+            [opener("one two", false, false, 0)]
+        );
+        assert_eq!(
+            openers("RUN <<$EOF").unwrap(),
+            [opener("$EOF", true, false, 0)]
+        );
+        assert_eq!(
+            openers(r"RUN <<eo\'f").unwrap(),
+            [opener("eo'f", true, false, 0)]
+        );
+        assert_eq!(
+            openers(r"RUN <<'e'o\'f").unwrap(),
+            [opener("eo'f", false, false, 0)]
+        );
+        assert_eq!(
+            parse_opener("<<- EOF").unwrap(),
+            Some(opener("EOF", true, true, 0))
+        );
+        assert!(parse_opener("<<'EOF").is_err());
+        assert!(parse_opener("<<EOF\"").is_err());
+        assert_eq!(parse_opener("<<EOF sh").unwrap(), None);
+        assert_eq!(parse_opener("<<<EOF").unwrap(), None);
     }
 
     #[test]

@@ -287,7 +287,7 @@ impl<'a> Parser<'a> {
 
     /// BuildKit's `newNodeFromLine` over `line`, which sits at byte `base` of the logical line.
     fn node(&self, line: &str, base: usize, locator: &Locator, depth: usize) -> Result<Node> {
-        let split = split_command(line);
+        let split = split_command(line, self.escape);
         let (kind, canonical) = kind_of(&split.keyword.0);
         let keyword = canonical.map_or_else(|| split.keyword.0.to_uppercase(), str::to_string);
         let pos = locator.pos(base + split.keyword.1);
