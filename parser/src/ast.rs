@@ -107,7 +107,8 @@ pub struct Heredoc {
 pub struct Node {
     /// The keyword, upper-cased (`from` in the file gives `FROM`).
     pub keyword: String,
-    /// Where the keyword starts.
+    /// Where the keyword starts (or, when lines holding only the escape token precede it, where
+    /// the first of them starts: BuildKit's start line).
     pub pos: Pos,
     /// 1-based last physical line consumed: continuations, comments and blank lines inside
     /// them, heredoc bodies and their terminators included.

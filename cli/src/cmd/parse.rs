@@ -182,14 +182,17 @@ fn quoted(s: &str) -> String {
 /// The `--format text` listing described in the command's help.
 fn text_listing(d: &Dockerfile) -> String {
     let mut out = String::new();
-    for (name, dir) in [
+    let mut directives: Vec<_> = [
         ("syntax", &d.directives.syntax),
         ("escape", &d.directives.escape),
         ("check", &d.directives.check),
-    ] {
-        if let Some(dir) = dir {
-            out.push_str(&format!("# {name}={}  (line {})\n", dir.value, dir.line));
-        }
+    ]
+    .into_iter()
+    .filter_map(|(name, dir)| dir.as_ref().map(|dir| (name, dir)))
+    .collect();
+    directives.sort_by_key(|(_, dir)| dir.line);
+    for (name, dir) in directives {
+        out.push_str(&format!("# {name}={}  (line {})\n", dir.value, dir.line));
     }
     for node in &d.nodes {
         let lines = if node.end_line > node.line() {

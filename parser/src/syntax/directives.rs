@@ -74,7 +74,7 @@ impl std::fmt::Display for DirectiveError {
             }
             DirectiveError::InvalidEscape(value) => write!(
                 f,
-                "invalid escape token '{value}' does not match ` or \\; use `# escape=\\` or `# escape=``"
+                "invalid escape token '{value}' does not match ` or \\, the only escape tokens a Dockerfile can use"
             ),
         }
     }

@@ -272,6 +272,10 @@ impl<'a> Parser<'a> {
             });
         }
         let mut node = self.node(&line, 0, &locator, 0)?;
+        if node.pos.line != number {
+            // Lines holding only the escape token came first: the instruction starts with them.
+            node.pos = start_pos;
+        }
         node.comments = std::mem::take(&mut self.comments);
         self.read_heredocs(&mut node, &line)?;
         let end_line = self.lines.count;

@@ -543,3 +543,11 @@ fn odd_input_never_panics() {
     let d = df("\\\n");
     assert_eq!(d.nodes[0].keyword, "");
 }
+
+#[test]
+fn an_instruction_starts_at_a_lone_escape_token_before_it() {
+    let d = df("FROM a\n  \\\n\\\nCMD [\"x\"]\n");
+    assert_eq!(d.nodes[1].pos, Pos::new(2, 3));
+    assert_eq!(lines(&d)[1], (2, 4));
+    assert_eq!(args(&d.nodes[1]), ["x"]);
+}
