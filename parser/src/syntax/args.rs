@@ -44,7 +44,15 @@ pub enum Kind {
 
 /// The parser BuildKit dispatches `keyword` (any case) to, with the canonical keyword.
 pub fn kind_of(keyword: &str) -> (Kind, Option<&'static str>) {
-    let lower = keyword.to_lowercase();
+    // Go's `strings.ToLower` maps each character to one character (`İ` to `i`, the Kelvin sign
+    // to `k`), where Rust's full mapping would turn `İ` into two.
+    let lower: String = keyword
+        .chars()
+        .map(|c| match c {
+            '\u{130}' => 'i',
+            c => c.to_lowercase().next().unwrap_or(c),
+        })
+        .collect();
     let (kind, name) = match lower.as_str() {
         "add" => (Kind::MaybeJsonToList, "ADD"),
         "arg" => (Kind::NameOrNameVal, "ARG"),
@@ -392,6 +400,14 @@ mod tests {
     fn unknown_keywords_keep_one_empty_argument() {
         assert_eq!(kind_of("RUNN"), (Kind::Ignore, None));
         assert_eq!(kind_of("hEaLtHcHeCk"), (Kind::Health, Some("HEALTHCHECK")));
+        assert_eq!(
+            kind_of("ENTRYPO\u{130}NT"),
+            (Kind::MaybeJson, Some("ENTRYPOINT"))
+        );
+        assert_eq!(
+            kind_of("HEALTHCHEC\u{212a}"),
+            (Kind::Health, Some("HEALTHCHECK"))
+        );
         assert_eq!(
             values(parse_args(Kind::Ignore, "x y", '\\')),
             (v(&[""]), false)

@@ -98,14 +98,13 @@ struct Locator<'a> {
 
 impl Locator<'_> {
     fn pos(&self, logical: usize) -> Pos {
-        let seg = self
-            .segments
-            .iter()
-            .rev()
-            .find(|s| s.logical <= logical)
-            .or(self.segments.first());
-        match seg {
-            Some(s) => Pos::new(s.line, column_of(s.text, s.offset + (logical - s.logical))),
+        // Segments are in increasing logical order; find the last one starting at or before.
+        let after = self.segments.partition_point(|s| s.logical <= logical);
+        match self.segments.get(after.saturating_sub(1)) {
+            Some(s) => Pos::new(
+                s.line,
+                column_of(s.text, s.offset + logical.saturating_sub(s.logical)),
+            ),
             None => Pos::new(0, 0),
         }
     }

@@ -551,3 +551,16 @@ fn an_instruction_starts_at_a_lone_escape_token_before_it() {
     assert_eq!(lines(&d)[1], (2, 4));
     assert_eq!(args(&d.nodes[1]), ["x"]);
 }
+
+#[test]
+fn many_continuation_lines_stay_linear() {
+    let text = format!("FROM a\nRUN {}end\n", "word \\\n".repeat(50_000));
+    let start = std::time::Instant::now();
+    let d = df(&text);
+    assert_eq!(d.nodes[1].end_line, 50_002);
+    let text = format!("FROM a\nCOPY {}/dst\n", "src \\\n".repeat(50_000));
+    let d = df(&text);
+    assert_eq!(d.nodes[1].args.len(), 50_001);
+    assert_eq!(d.nodes[1].args[49_999].pos, Pos::new(50_001, 1));
+    assert!(start.elapsed().as_secs() < 20);
+}
