@@ -36,6 +36,15 @@ pub struct Opener {
 /// Shell words the way BuildKit's lexer splits them (`ProcessWords` with an empty environment
 /// and `SkipUnsetEnv`). The escape character is always `\` here, as in BuildKit.
 fn shell_words(src: &str, raw_quotes: bool, raw_escapes: bool) -> Result<Vec<String>, String> {
+    shell_words_at(src, raw_quotes, raw_escapes).map(|w| w.into_iter().map(|(w, _)| w).collect())
+}
+
+/// [`shell_words`] with the character index where each word starts in `src`.
+fn shell_words_at(
+    src: &str,
+    raw_quotes: bool,
+    raw_escapes: bool,
+) -> Result<Vec<(String, usize)>, String> {
     let mut lexer = Lexer {
         chars: src.chars().collect(),
         pos: 0,
@@ -59,19 +68,24 @@ struct Lexer {
     raw_escapes: bool,
 }
 
-/// Word accumulation (BuildKit's `wordsStruct`).
+/// Word accumulation (BuildKit's `wordsStruct`), with where each word starts.
 #[derive(Default)]
 struct Words {
     word: String,
-    words: Vec<String>,
+    words: Vec<(String, usize)>,
     in_word: bool,
+    /// Character index of the current word's start.
+    start: usize,
+    /// Character index of the piece being added.
+    at: usize,
 }
 
 impl Words {
     fn add_char(&mut self, c: char) {
         if is_space(c) && self.in_word {
             if !self.word.is_empty() {
-                self.words.push(std::mem::take(&mut self.word));
+                self.words
+                    .push((std::mem::take(&mut self.word), self.start));
                 self.in_word = false;
             }
         } else if !is_space(c) {
@@ -79,9 +93,16 @@ impl Words {
         }
     }
 
+    fn begin(&mut self) {
+        if !self.in_word {
+            self.start = self.at;
+            self.in_word = true;
+        }
+    }
+
     fn add_raw_char(&mut self, c: char) {
+        self.begin();
         self.word.push(c);
-        self.in_word = true;
     }
 
     fn add_string(&mut self, s: &str) {
@@ -91,13 +112,13 @@ impl Words {
     }
 
     fn add_raw_string(&mut self, s: &str) {
+        self.begin();
         self.word.push_str(s);
-        self.in_word = true;
     }
 
-    fn finish(mut self) -> Vec<String> {
+    fn finish(mut self) -> Vec<(String, usize)> {
         if !self.word.is_empty() {
-            self.words.push(self.word);
+            self.words.push((self.word, self.start));
         }
         self.words
     }
@@ -122,17 +143,18 @@ impl Lexer {
         &mut self,
         stop: Option<char>,
         raw_escapes: bool,
-    ) -> Result<(String, Vec<String>), String> {
+    ) -> Result<(String, Vec<(String, usize)>), String> {
         let saved = std::mem::replace(&mut self.raw_escapes, raw_escapes);
         let out = self.stop_on(stop);
         self.raw_escapes = saved;
         out
     }
 
-    fn stop_on(&mut self, stop: Option<char>) -> Result<(String, Vec<String>), String> {
+    fn stop_on(&mut self, stop: Option<char>) -> Result<(String, Vec<(String, usize)>), String> {
         let mut result = String::new();
         let mut words = Words::default();
         while let Some(c) = self.peek() {
+            words.at = self.pos;
             if stop == Some(c) {
                 self.next();
                 return Ok((result, words.finish()));
@@ -401,13 +423,18 @@ pub fn parse_opener(word: &str) -> Result<Option<Opener>, String> {
     }))
 }
 
-/// BuildKit's `heredocsFromLine`: every heredoc the logical line opens, in order.
-pub fn openers(line: &str) -> Result<Vec<Opener>, String> {
-    let words = shell_words(line, true, true).unwrap_or_default();
+/// BuildKit's `heredocsFromLine`: every heredoc the logical line opens, in order, with the byte
+/// offset of its `<<` word in `line`.
+pub fn openers(line: &str) -> Result<Vec<(Opener, usize)>, String> {
+    let words = shell_words_at(line, true, true).unwrap_or_default();
     let mut out = Vec::new();
-    for word in words {
+    for (word, start) in words {
         if let Some(opener) = parse_opener(&word)? {
-            out.push(opener);
+            let at = line
+                .char_indices()
+                .nth(start)
+                .map_or(line.len(), |(b, _)| b);
+            out.push((opener, at));
         }
     }
     Ok(out)
@@ -452,6 +479,17 @@ mod tests {
             shell_words("a <<  EOF b < c", true, true).unwrap(),
             ["a", "<<  EOF", "b", "<", "c"]
         );
+    }
+
+    fn openers(line: &str) -> Result<Vec<Opener>, String> {
+        super::openers(line).map(|v| v.into_iter().map(|(o, _)| o).collect())
+    }
+
+    #[test]
+    fn opener_words_know_where_they_start() {
+        let v = super::openers("RUN é <<A x\"y\" 3<<-B").unwrap();
+        let at: Vec<usize> = v.iter().map(|(_, at)| *at).collect();
+        assert_eq!(at, [7, 16]);
     }
 
     #[test]

@@ -276,7 +276,7 @@ impl<'a> Parser<'a> {
             node.pos = start_pos;
         }
         node.comments = std::mem::take(&mut self.comments);
-        self.read_heredocs(&mut node, &line)?;
+        self.read_heredocs(&mut node, &line, &locator)?;
         let end_line = self.lines.count;
         node.end_line = end_line;
         let mut trigger = node.onbuild.as_deref_mut();
@@ -346,7 +346,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Reads the bodies of the heredocs `line` opens, if `node` may have heredocs.
-    fn read_heredocs(&mut self, node: &mut Node, line: &str) -> Result<()> {
+    fn read_heredocs(&mut self, node: &mut Node, line: &str, locator: &Locator) -> Result<()> {
         let target = match node.onbuild.as_deref_mut() {
             Some(trigger) if node.keyword == "ONBUILD" => trigger,
             _ => node,
@@ -359,7 +359,7 @@ impl<'a> Parser<'a> {
         }
         let openers =
             heredoc::openers(line).map_err(|m| Error::new(ErrorKind::Syntax, target.pos, m))?;
-        for opener in openers {
+        for (opener, at) in openers {
             let mut content = String::new();
             let mut terminated = false;
             while let Some(body) = self.lines.next() {
@@ -377,7 +377,7 @@ impl<'a> Parser<'a> {
             if !terminated {
                 return Err(Error::new(
                     ErrorKind::Syntax,
-                    target.pos,
+                    locator.pos(at),
                     format!(
                         "unterminated heredoc: no line reads `{}` to close it before the end of the file",
                         opener.name

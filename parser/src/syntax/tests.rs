@@ -440,8 +440,8 @@ fn heredocs_only_for_run_copy_and_add() {
 
 #[test]
 fn unterminated_heredoc_is_an_error() {
-    let e = err("FROM a\nRUN <<EOF\necho\n");
-    assert_eq!(e.pos, Pos::new(2, 1));
+    let e = err("FROM a\nRUN cat <<EOF\necho\n");
+    assert_eq!(e.pos, Pos::new(2, 9));
     assert!(e.message.starts_with("unterminated heredoc"));
     // The terminator must match exactly (leading tabs only with `<<-`).
     err("FROM a\nRUN <<EOF\n\tEOF\n");
