@@ -72,8 +72,9 @@ pub struct Word {
     /// The text, as BuildKit's AST holds it (for flags: quotes removed and escapes applied; for
     /// arguments: see [`Node::args`]).
     pub value: String,
-    /// Where the word starts in the source. For words rebuilt from a JSON array or a value that
-    /// spans several lines this is the best position known (the start of the array or value).
+    /// Where the word starts in the source, continuation lines included (a JSON array element
+    /// starts at its opening quote). A word BuildKit builds rather than reads, such as the empty
+    /// separator of a legacy `ENV k v`, is placed where its value starts.
     pub pos: Pos,
 }
 

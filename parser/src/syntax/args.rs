@@ -136,7 +136,7 @@ fn json(rest: &str) -> Result<Option<Args>, ArgError> {
     }
     let at = rest.len() - trimmed.len();
     match parse_array(trimmed) {
-        JsonArray::Strings(v) => Ok(Some(v.into_iter().map(|s| (s, at)).collect())),
+        JsonArray::Strings(v) => Ok(Some(v.into_iter().map(|(s, off)| (s, at + off)).collect())),
         JsonArray::NotStrings => Err(
             "when using JSON array syntax, arrays must be comprised of strings only; quote every element"
                 .into(),

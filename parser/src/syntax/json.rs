@@ -18,8 +18,9 @@ use nom::{
 /// What a would-be JSON array turned out to be.
 #[derive(Debug, PartialEq, Eq)]
 pub enum JsonArray {
-    /// A valid array of strings: the exec form.
-    Strings(Vec<String>),
+    /// A valid array of strings: the exec form, each string with the byte offset of its opening
+    /// quote.
+    Strings(Vec<(String, usize)>),
     /// A valid array with an element that is not a string: an error in BuildKit.
     NotStrings,
     /// Not valid JSON (or not an array): the shell form applies.
@@ -139,9 +140,12 @@ pub fn parse_array(s: &str) -> JsonArray {
     }
 }
 
-/// Validates the whole text; returns the top-level elements (`None` for a non-string) and
-/// whether some number overflowed `float64`.
-fn walk(s: &str) -> Option<(Vec<Option<String>>, bool)> {
+/// A top-level element: a string and its offset, or `None` for anything else.
+type Item = Option<(String, usize)>;
+
+/// Validates the whole text; returns the top-level elements and whether some number overflowed
+/// `float64`.
+fn walk(s: &str) -> Option<(Vec<Item>, bool)> {
     let b = s.as_bytes();
     let mut i = skip_ws(b, 0);
     if b.get(i) != Some(&b'[') {
@@ -168,7 +172,7 @@ fn walk(s: &str) -> Option<(Vec<Option<String>>, bool)> {
                         b'"' => {
                             let (v, n) = string(&s[i..])?;
                             if top_level {
-                                items.push(Some(v));
+                                items.push(Some((v, i)));
                             }
                             i += n;
                             value_done = true;
@@ -256,24 +260,39 @@ fn walk(s: &str) -> Option<(Vec<Option<String>>, bool)> {
 mod tests {
     use super::*;
 
-    fn strings(v: &[&str]) -> JsonArray {
-        JsonArray::Strings(v.iter().map(|s| s.to_string()).collect())
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn parse_strings(s: &str) -> Vec<String> {
+        match parse_array(s) {
+            JsonArray::Strings(v) => v.into_iter().map(|(s, _)| s).collect(),
+            other => panic!("{s}: {other:?}"),
+        }
     }
 
     #[test]
     fn arrays_of_strings() {
-        assert_eq!(parse_array("[]"), strings(&[]));
-        assert_eq!(parse_array("[ \"a\" , \"b\" ]\n"), strings(&["a", "b"]));
+        assert_eq!(parse_strings("[]"), strings(&[]));
+        assert_eq!(parse_strings("[ \"a\" , \"b\" ]\n"), strings(&["a", "b"]));
         assert_eq!(
-            parse_array(r#"["\" \\ \/ \b \f \n \r \t \u0000 \u00e9"]"#),
+            parse_strings(r#"["\" \\ \/ \b \f \n \r \t \u0000 \u00e9"]"#),
             strings(&["\" \\ / \x08 \x0c \n \r \t \0 é"])
         );
-        assert_eq!(parse_array(r#"["\ud83d\ude00"]"#), strings(&["😀"]));
-        assert_eq!(parse_array(r#"["\ud83d"]"#), strings(&["\u{fffd}"]));
+        assert_eq!(parse_strings(r#"["\ud83d\ude00"]"#), strings(&["😀"]));
+        assert_eq!(parse_strings(r#"["\ud83d"]"#), strings(&["\u{fffd}"]));
         assert_eq!(
-            parse_array(r#"["\ude00\ud83d x"]"#),
+            parse_strings(r#"["\ude00\ud83d x"]"#),
             strings(&["\u{fffd}\u{fffd} x"])
         );
+    }
+
+    #[test]
+    fn elements_know_their_offsets() {
+        match parse_array(r#"[ "a",  "é" ]"#) {
+            JsonArray::Strings(v) => assert_eq!(v, [("a".into(), 2), ("é".into(), 8)]),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

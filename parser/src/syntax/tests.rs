@@ -464,6 +464,10 @@ fn positions_point_at_keywords_flags_and_arguments() {
     let copy = &d.nodes[3];
     assert_eq!(copy.args[0].pos, Pos::new(4, 6));
     assert_eq!(copy.args[1].pos, Pos::new(5, 6));
+    let d = df("FROM a\nCMD [\"sh\",\n");
+    assert_eq!(d.nodes[1].args[0].pos, Pos::new(2, 5));
+    let d = df("FROM a\nCMD [\"sh\", \\\n  \"-c\"]\n");
+    assert_eq!(d.nodes[1].args[1].pos, Pos::new(3, 3));
     // Columns count characters, not bytes.
     let d = df("FROM a\nLABEL é=1 x=2\n");
     assert_eq!(d.nodes[1].args[3].pos, Pos::new(2, 11));
