@@ -50,6 +50,7 @@ fn shell_words_at(
         pos: 0,
         raw_quotes,
         raw_escapes,
+        depth: 0,
     };
     // Go's text/scanner skips a byte order mark at the very start.
     if lexer.chars.first() == Some(&'\u{feff}') {
@@ -66,7 +67,13 @@ struct Lexer {
     pos: usize,
     raw_quotes: bool,
     raw_escapes: bool,
+    /// How many `${` are open: each is a level of recursion, so it is bounded.
+    depth: usize,
 }
+
+/// The deepest `${...${...}}` nesting the lexer follows; Go's growable stacks have no such
+/// limit, but no real Dockerfile comes near it and a fixed stack must not overflow.
+const MAX_NESTING: usize = 200;
 
 /// Word accumulation (BuildKit's `wordsStruct`), with where each word starts.
 #[derive(Default)]
@@ -292,6 +299,18 @@ impl Lexer {
     }
 
     fn process_dollar(&mut self) -> Result<String, String> {
+        if self.depth >= MAX_NESTING {
+            return Err(format!(
+                "variables nested more than {MAX_NESTING} levels deep"
+            ));
+        }
+        self.depth += 1;
+        let out = self.dollar();
+        self.depth -= 1;
+        out
+    }
+
+    fn dollar(&mut self) -> Result<String, String> {
         self.next();
         if self.peek() != Some('{') {
             let name = self.process_name();
@@ -580,6 +599,22 @@ mod tests {
         ] {
             assert_eq!(openers(line).unwrap(), [], "{line}");
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_bounded() {
+        let deep = format!(
+            "RUN <<EOF {}x{}",
+            "${a:-".repeat(50_000),
+            "}".repeat(50_000)
+        );
+        assert_eq!(openers(&deep).unwrap(), []);
+        let ok = format!(
+            "{}x{}",
+            "${a:-".repeat(MAX_NESTING),
+            "}".repeat(MAX_NESTING)
+        );
+        assert_eq!(shell_words(&ok, true, true).unwrap(), [ok.clone()]);
     }
 
     #[test]

@@ -2,13 +2,18 @@
 
 use super::*;
 
+/// The start of a test input, for failure messages.
+fn head(text: &str) -> String {
+    text.chars().take(200).collect()
+}
+
 fn df(text: &str) -> Dockerfile {
-    parse(text).unwrap_or_else(|e| panic!("{text:?} should parse: {e}"))
+    parse(text).unwrap_or_else(|e| panic!("{:?} should parse: {e}", head(text)))
 }
 
 fn err(text: &str) -> Error {
     match parse(text) {
-        Ok(d) => panic!("{text:?} should fail, got {:?}", d.nodes),
+        Ok(d) => panic!("{:?} should fail, got {} nodes", head(text), d.nodes.len()),
         Err(e) => e,
     }
 }
@@ -543,6 +548,19 @@ fn odd_input_never_panics() {
     ] {
         let _ = parse(text);
     }
+    // Deep nesting of variables, JSON and ONBUILD stays within a fixed stack.
+    let d = df(&format!(
+        "FROM a\nRUN <<EOF {}\nEOF\n",
+        "${a:-".repeat(10_000)
+    ));
+    assert!(d.nodes[1].heredocs.is_empty());
+    let d = df(&format!("FROM a\nCMD {}\n", "[".repeat(60_000)));
+    assert!(!d.nodes[1].json);
+    let chain = format!(
+        "FROM a\n{}RUN x\n",
+        "ONBUILD ".repeat(MAX_ONBUILD_DEPTH - 1)
+    );
+    assert_eq!(df(&chain).nodes.len(), 2);
     // A lone escape token is an instruction with an empty keyword, as in BuildKit.
     let d = df("\\\n");
     assert_eq!(d.nodes[0].keyword, "");
