@@ -614,7 +614,7 @@ mod tests {
             "${a:-".repeat(MAX_NESTING),
             "}".repeat(MAX_NESTING)
         );
-        assert_eq!(shell_words(&ok, true, true).unwrap(), [ok.clone()]);
+        assert_eq!(shell_words(&ok, true, true).unwrap(), vec![ok]);
     }
 
     #[test]
