@@ -446,14 +446,11 @@ pub fn parse_opener(word: &str) -> Result<Option<Opener>, String> {
 /// offset of its `<<` word in `line`.
 pub fn openers(line: &str) -> Result<Vec<(Opener, usize)>, String> {
     let words = shell_words_at(line, true, true).unwrap_or_default();
+    let byte_of: Vec<usize> = line.char_indices().map(|(b, _)| b).collect();
     let mut out = Vec::new();
     for (word, start) in words {
         if let Some(opener) = parse_opener(&word)? {
-            let at = line
-                .char_indices()
-                .nth(start)
-                .map_or(line.len(), |(b, _)| b);
-            out.push((opener, at));
+            out.push((opener, byte_of.get(start).copied().unwrap_or(line.len())));
         }
     }
     Ok(out)

@@ -23,13 +23,15 @@ mod heredoc;
 mod json;
 mod text;
 
+use std::cell::Cell;
+
 use crate::ast::{Directive, Directives, Dockerfile, Heredoc, Node, Pos, Warning, Word};
 use crate::error::{Error, ErrorKind, Result};
 
 use args::{Kind, kind_of, parse_args};
 use command::split_command;
 use directives::DirectiveScanner;
-use text::{column_of, is_comment, trim_leading_space, trim_newline, trim_space};
+use text::{char_starts, column_of, is_comment, trim_leading_space, trim_newline, trim_space};
 
 /// The longest line BuildKit's scanner accepts, in bytes, without its `\n`.
 pub const MAX_LINE_BYTES: usize = 65_535;
@@ -94,19 +96,37 @@ struct Segment<'a> {
 /// Maps byte offsets in a logical line to file positions.
 struct Locator<'a> {
     segments: Vec<Segment<'a>>,
+    /// The last answer as (segment, byte in its text, column): words come in increasing order,
+    /// so counting on from it keeps a line with many words linear.
+    last: Cell<(usize, usize, usize)>,
 }
 
-impl Locator<'_> {
+impl<'a> Locator<'a> {
+    fn new(first: Segment<'a>) -> Self {
+        Locator {
+            segments: vec![first],
+            last: Cell::new((0, 0, 1)),
+        }
+    }
+
     fn pos(&self, logical: usize) -> Pos {
         // Segments are in increasing logical order; find the last one starting at or before.
-        let after = self.segments.partition_point(|s| s.logical <= logical);
-        match self.segments.get(after.saturating_sub(1)) {
-            Some(s) => Pos::new(
-                s.line,
-                column_of(s.text, s.offset + logical.saturating_sub(s.logical)),
-            ),
-            None => Pos::new(0, 0),
-        }
+        let index = self
+            .segments
+            .partition_point(|s| s.logical <= logical)
+            .saturating_sub(1);
+        let Some(s) = self.segments.get(index) else {
+            return Pos::new(0, 0);
+        };
+        let byte = (s.offset + logical.saturating_sub(s.logical)).min(s.text.len());
+        let (last_index, last_byte, last_column) = self.last.get();
+        let column = if last_index == index && last_byte <= byte {
+            last_column + char_starts(&s.text.as_bytes()[last_byte..byte])
+        } else {
+            column_of(s.text, byte)
+        };
+        self.last.set((index, byte, column));
+        Pos::new(s.line, column)
     }
 }
 
@@ -230,14 +250,12 @@ impl<'a> Parser<'a> {
             return Ok(());
         }
         let mut line = first.to_string();
-        let mut locator = Locator {
-            segments: vec![Segment {
-                logical: 0,
-                line: number,
-                text: untrimmed,
-                offset: lead,
-            }],
-        };
+        let mut locator = Locator::new(Segment {
+            logical: 0,
+            line: number,
+            text: untrimmed,
+            offset: lead,
+        });
         let mut first_empty = None;
         while !ended {
             let Some(next) = self.lines.next() else {

@@ -575,6 +575,20 @@ fn an_instruction_starts_at_a_lone_escape_token_before_it() {
 }
 
 #[test]
+fn many_words_on_one_line_stay_linear() {
+    let text = format!("FROM a\nEXPOSE {}\n", "é ".repeat(20_000));
+    let start = std::time::Instant::now();
+    let d = df(&text);
+    assert_eq!(d.nodes[1].args.len(), 20_000);
+    assert_eq!(d.nodes[1].args[19_999].pos, Pos::new(2, 8 + 2 * 19_999));
+    // Positions asked out of order are still right.
+    let d = df("FROM a\nENV é=1 b=2\n");
+    let cols: Vec<_> = d.nodes[1].args.iter().map(|w| w.pos.column).collect();
+    assert_eq!(cols, [5, 7, 6, 9, 11, 10]);
+    assert!(start.elapsed().as_secs() < 20);
+}
+
+#[test]
 fn many_continuation_lines_stay_linear() {
     let text = format!("FROM a\nRUN {}end\n", "word \\\n".repeat(50_000));
     let start = std::time::Instant::now();
@@ -584,5 +598,16 @@ fn many_continuation_lines_stay_linear() {
     let d = df(&text);
     assert_eq!(d.nodes[1].args.len(), 50_001);
     assert_eq!(d.nodes[1].args[49_999].pos, Pos::new(50_001, 1));
+    assert!(start.elapsed().as_secs() < 20);
+}
+
+#[test]
+fn many_heredocs_on_one_line_stay_linear() {
+    let n = 15_000;
+    let text = format!("FROM a\nRUN {}\n{}", "<<a ".repeat(n), "a\n".repeat(n));
+    let start = std::time::Instant::now();
+    let d = df(&text);
+    assert_eq!(d.nodes[1].heredocs.len(), n);
+    assert_eq!(d.nodes[1].end_line, n + 2);
     assert!(start.elapsed().as_secs() < 20);
 }

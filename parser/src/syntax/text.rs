@@ -91,12 +91,12 @@ pub fn split_blanks(s: &str, limit: Option<usize>) -> Vec<(&str, usize)> {
 /// inside a character (BuildKit splits some lines byte by byte) count the characters started
 /// before them.
 pub fn column_of(line: &str, byte: usize) -> usize {
-    let byte = byte.min(line.len());
-    line.as_bytes()[..byte]
-        .iter()
-        .filter(|b| (**b & 0xc0) != 0x80)
-        .count()
-        + 1
+    char_starts(&line.as_bytes()[..byte.min(line.len())]) + 1
+}
+
+/// How many characters start in `bytes` (bytes that are not UTF-8 continuation bytes).
+pub fn char_starts(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|b| (**b & 0xc0) != 0x80).count()
 }
 
 #[cfg(test)]
