@@ -21,6 +21,7 @@ fn every_fixture_matches_its_golden_output() {
     let mut cases: Vec<_> = std::fs::read_dir(fixture("parse"))
         .expect("fixtures/parse exists")
         .map(|e| e.expect("readable fixture entry").path())
+        .filter(|p| p.is_dir())
         .collect();
     cases.sort();
     for dir in cases {
