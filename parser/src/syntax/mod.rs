@@ -4,13 +4,13 @@
 //! The text is read line by line (a line ends at `\n`; `\r` before it is dropped; a line longer
 //! than 65535 bytes is an error, as BuildKit's scanner has that limit). A UTF-8 byte order mark
 //! on the first line is skipped. Leading `# name=value` lines are parser directives
-//! ([`directives`]). Every other line that is neither blank nor a comment starts an instruction;
+//! (`directives`). Every other line that is neither blank nor a comment starts an instruction;
 //! an escape token (`\`, or `` ` `` after `# escape=`) at its end, before optional blanks,
 //! continues it on the next line, where comment lines and blank lines are dropped (blank ones with
 //! a warning). The joined logical line is split into keyword, `--flags` and the rest
-//! ([`command`]), the rest is parsed as the keyword's parser dictates ([`args`]), and for RUN,
+//! (`command`), the rest is parsed as the keyword's parser dictates (`args`), and for RUN,
 //! COPY and ADD in shell form the heredocs it opens are read from the following lines
-//! ([`heredoc`]). Nothing is expanded and nothing is validated beyond what BuildKit's parser
+//! (`heredoc`). Nothing is expanded and nothing is validated beyond what BuildKit's parser
 //! itself rejects; unknown keywords are kept.
 //!
 //! One limit is bale's own: ONBUILD triggers nest at most [`MAX_ONBUILD_DEPTH`] levels
