@@ -5,14 +5,21 @@
 //! - [`ast`]: the syntax tree, BuildKit's `parser.Node`: directives, continuations, comments,
 //!   heredocs, JSON and shell forms, `--flags`. No expansion, no validation.
 //! - [`syntax`]: text to that tree, exactly as BuildKit's parser reads it ([`parse`]).
+//! - [`instruction`]: nodes to typed instructions with their flags parsed and checked, as
+//!   BuildKit's instruction layer ([`type_dockerfile`], [`stages`]); expansion where BuildKit
+//!   expands ([`Instruction::expand`]).
 //! - [`error`]: the error every step raises, with the line and column it is about.
 //!
 //! It does no I/O beyond reading the text it is given and knows nothing of images.
 
 pub mod ast;
 pub mod error;
+pub mod instruction;
 pub mod syntax;
 
 pub use ast::{Directive, Directives, Dockerfile, Heredoc, Node, Pos, Warning, Word};
 pub use error::{Error, ErrorKind, Result};
+pub use instruction::{
+    Expander, Instruction, Location, Stage, stages, type_dockerfile, type_node, warnings,
+};
 pub use syntax::parse;
