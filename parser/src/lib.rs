@@ -20,6 +20,7 @@ pub mod syntax;
 pub use ast::{Directive, Directives, Dockerfile, Heredoc, Node, Pos, Warning, Word};
 pub use error::{Error, ErrorKind, Result};
 pub use instruction::{
-    Expander, Instruction, Location, Stage, stages, type_dockerfile, type_node, warnings,
+    Expander, Instruction, Location, Stage, stages, syntax_tolerates, type_dockerfile, type_node,
+    warnings,
 };
 pub use syntax::parse;

@@ -3,4 +3,5 @@
 
 mod conformance;
 mod parse;
+mod parse_errors;
 mod util;

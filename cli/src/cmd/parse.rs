@@ -19,7 +19,7 @@ pub enum Format {
     Json,
 }
 
-/// Parse a Dockerfile and print its syntax tree.
+/// Parse a Dockerfile, check its instructions and print its syntax tree.
 ///
 /// The text format lists the honoured parser directives first, one per line as
 /// `# NAME=VALUE  (line N)`, then one line per instruction:
@@ -32,8 +32,9 @@ pub enum Format {
 /// variable expansion, quotes kept where BuildKit keeps them). An ONBUILD trigger follows its
 /// keyword in parentheses. Each heredoc follows its instruction as
 /// `<<NAME (expand|literal[, chomp][, fd N])` and its body lines prefixed with `| `.
-/// Parser warnings go to stderr. A file bale cannot read prints the error with its line and a
-/// caret on stderr and exits with status 1.
+/// Parser warnings go to stderr. A file bale cannot read, or whose instructions are wrong
+/// (unknown instruction, bad flag, wrong arguments, ONBUILD FROM, ...), prints the error with its
+/// line and a caret on stderr and exits with status 1.
 #[derive(clap::Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct ParseArgs {
@@ -70,9 +71,39 @@ pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Everything `bale parse` rejects a Dockerfile for.
+/// Everything `bale parse` rejects a Dockerfile for: syntax errors, then the errors of
+/// BuildKit's instruction layer (unknown instructions, bad flag values, wrong arguments, ONBUILD
+/// FROM, ...). What BuildKit's parser corpus treats as valid syntax although a build rejects it
+/// (an unknown `--flag`, an incomplete HEALTHCHECK: [`bale_parser::syntax_tolerates`]) is a
+/// warning. Stages are checked only in a file with a FROM: a file without one is a fragment
+/// (BuildKit's parser test files are), which `bale build` refuses on its own. Instruction
+/// warnings join the parser's.
 fn check(text: &str) -> bale_parser::Result<Dockerfile> {
-    let dockerfile = bale_parser::parse(text)?;
+    let mut dockerfile = bale_parser::parse(text)?;
+    let escape = dockerfile.directives.escape_char();
+    let mut typed = Vec::with_capacity(dockerfile.nodes.len());
+    let mut tolerated = Vec::new();
+    for node in &dockerfile.nodes {
+        match bale_parser::type_node(node, escape) {
+            Ok(i) => typed.push(i),
+            Err(e) if bale_parser::syntax_tolerates(node, &e) => {
+                tolerated.push(bale_parser::Warning {
+                    pos: e.pos,
+                    message: format!("{} (a build rejects this)", e.message),
+                })
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if typed
+        .iter()
+        .any(|i| matches!(i, bale_parser::Instruction::From(_)))
+    {
+        bale_parser::stages(&typed)?;
+    }
+    dockerfile.warnings.extend(bale_parser::warnings(&typed));
+    dockerfile.warnings.extend(tolerated);
+    dockerfile.warnings.sort_by_key(|w| w.pos);
     Ok(dockerfile)
 }
 

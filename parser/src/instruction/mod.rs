@@ -952,6 +952,29 @@ pub fn type_dockerfile(df: &Dockerfile) -> Result<Vec<Instruction>> {
     df.nodes.iter().map(|n| type_node(n, escape)).collect()
 }
 
+/// True for the instruction errors that BuildKit's own parser corpus still treats as a valid
+/// Dockerfile syntax: an unknown `--flag` (the parser keeps flags verbatim) on any instruction but
+/// FROM, and a HEALTHCHECK without a known type or without a command. A syntax check (`bale
+/// parse`) reports them as warnings; a build must reject them.
+pub fn syntax_tolerates(node: &Node, err: &Error) -> bool {
+    let keyword = node.keyword.to_ascii_uppercase();
+    if keyword == "FROM" {
+        return false;
+    }
+    let unknown_flag = err.kind == ErrorKind::Flag && err.message.starts_with("unknown flag: ");
+    let incomplete_healthcheck = keyword == "HEALTHCHECK"
+        && err.kind == ErrorKind::Arguments
+        && node
+            .args
+            .first()
+            .is_none_or(|t| !t.value.eq_ignore_ascii_case("CMD") || node.args.len() == 1)
+        && !node
+            .args
+            .first()
+            .is_some_and(|t| t.value.eq_ignore_ascii_case("NONE"));
+    unknown_flag || incomplete_healthcheck
+}
+
 /// What BuildKit accepts in the instruction layer but warns about (MAINTAINER).
 pub fn warnings(instructions: &[Instruction]) -> Vec<Warning> {
     instructions
