@@ -803,12 +803,13 @@ fn type_run(node: &Node, loc: Location, flags: &Flags) -> Result<Run> {
     })
 }
 
-/// True when `word` opens a heredoc (`<<EOF`, `<<-EOF`, `3<<"EOF"`).
-fn opens_heredoc(word: &str) -> bool {
+/// The name of the heredoc `word` opens (`<<EOF`, `<<-EOF`, `3<<"EOF"` give `EOF`), if any.
+fn heredoc_name(word: &str) -> Option<String> {
     let rest = word.trim_start_matches(|c: char| c.is_ascii_digit());
-    rest.strip_prefix("<<")
-        .map(|r| r.strip_prefix('-').unwrap_or(r))
-        .is_some_and(|r| !r.is_empty())
+    let rest = rest.strip_prefix("<<")?;
+    let rest = rest.strip_prefix('-').unwrap_or(rest);
+    let name: String = rest.chars().filter(|c| !matches!(c, '"' | '\'')).collect();
+    (!name.is_empty()).then_some(name)
 }
 
 fn type_copy(kw: &str, node: &Node, loc: Location, flags: &Flags) -> Result<Copy> {
@@ -826,13 +827,20 @@ fn type_copy(kw: &str, node: &Node, loc: Location, flags: &Flags) -> Result<Copy
             ),
         ));
     }
-    let mut heredocs = node.heredocs.iter();
+    let dest = &args[args.len() - 1];
+    if !node.json && heredoc_name(&dest.value).is_some() && !node.heredocs.is_empty() {
+        return Err(args_error(
+            dest.pos,
+            format!("{kw} cannot accept a heredoc as a destination (write {kw} <<EOF /path)"),
+        ));
+    }
+    // BuildKit looks a source heredoc up by its name.
     let sources = args[..args.len() - 1]
         .iter()
         .map(|w| {
             if !node.json
-                && opens_heredoc(&w.value)
-                && let Some(h) = heredocs.next()
+                && let Some(name) = heredoc_name(&w.value)
+                && let Some(h) = node.heredocs.iter().rev().find(|h| h.name == name)
             {
                 return Source::Heredoc(h.clone());
             }
@@ -854,7 +862,7 @@ fn type_copy(kw: &str, node: &Node, loc: Location, flags: &Flags) -> Result<Copy
     Ok(Copy {
         loc,
         sources,
-        dest: args[args.len() - 1].clone(),
+        dest: dest.clone(),
         json: node.json,
         from: flags.string("from"),
         chown: flags.string("chown"),

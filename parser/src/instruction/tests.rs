@@ -225,6 +225,17 @@ fn copy_heredoc_sources() {
     };
     assert_eq!(c.sources.len(), 2);
     assert!(matches!(&c.sources[1], Source::Heredoc(h) if h.name == "B" && h.content == "b\n"));
+    let Instruction::Copy(c) = one("COPY <<\"B\" <<-A /dst/\nb\nB\n\ta\nA") else {
+        panic!()
+    };
+    assert!(matches!(&c.sources[0], Source::Heredoc(h) if h.name == "B" && !h.expand));
+    assert!(matches!(&c.sources[1], Source::Heredoc(h) if h.name == "A" && h.chomp));
+    let e = err("COPY a <<EOF\nx\nEOF");
+    assert_eq!(e.pos, Pos::new(2, 8));
+    assert!(
+        e.message
+            .starts_with("COPY cannot accept a heredoc as a destination")
+    );
 }
 
 #[test]
