@@ -469,11 +469,13 @@ pub fn type_node(node: &Node, escape: char) -> Result<Instruction> {
             ("exclude", FlagKind::Strings),
         ],
         "HEALTHCHECK" => {
-            let is_cmd = node
+            // BuildKit declares the options for every type but NONE, and never reads the flags
+            // of HEALTHCHECK NONE at all.
+            let is_none = node
                 .args
                 .first()
-                .is_some_and(|w| w.value.eq_ignore_ascii_case("CMD"));
-            if is_cmd {
+                .is_some_and(|w| w.value.eq_ignore_ascii_case("NONE"));
+            if !is_none {
                 &[
                     ("interval", FlagKind::String),
                     ("timeout", FlagKind::String),
@@ -498,7 +500,16 @@ pub fn type_node(node: &Node, escape: char) -> Result<Instruction> {
             ));
         }
     };
-    let flags = parse_flags(&kw, &node.flags, declared)?;
+    let healthcheck_none = kw == "HEALTHCHECK"
+        && node
+            .args
+            .first()
+            .is_some_and(|w| w.value.eq_ignore_ascii_case("NONE"));
+    let flags = if healthcheck_none {
+        Flags::default()
+    } else {
+        parse_flags(&kw, &node.flags, declared)?
+    };
     let args = &node.args;
     let first_extra = |n: usize| args.get(n).map_or(node.pos, |w| w.pos);
     let exactly_one = |name: &str| -> Result<Word> {
@@ -556,8 +567,11 @@ pub fn type_node(node: &Node, escape: char) -> Result<Instruction> {
         }),
         "EXPOSE" => {
             at_least_one("EXPOSE")?;
-            let ports = args
-                .iter()
+            // BuildKit sorts the entries.
+            let mut sorted: Vec<&Word> = args.iter().collect();
+            sorted.sort_by(|a, b| a.value.cmp(&b.value));
+            let ports = sorted
+                .into_iter()
                 .map(|w| {
                     let range = if w.value.contains('$') {
                         None
@@ -582,18 +596,18 @@ pub fn type_node(node: &Node, escape: char) -> Result<Instruction> {
         }
         "VOLUME" => {
             at_least_one("VOLUME")?;
+            let mut paths = Vec::with_capacity(args.len());
             for w in args {
-                if w.value.trim().is_empty() {
+                let path = w.value.trim();
+                if path.is_empty() {
                     return Err(args_error(
                         w.pos,
                         "VOLUME specified can not be an empty string",
                     ));
                 }
+                paths.push(Word::new(path, w.pos));
             }
-            Instruction::Volume(Volume {
-                loc,
-                paths: args.clone(),
-            })
+            Instruction::Volume(Volume { loc, paths })
         }
         "USER" => Instruction::User(Single {
             loc,
@@ -691,13 +705,28 @@ fn unreachable_keyword(kw: &str, pos: Pos) -> Result<Instruction> {
     ))
 }
 
-/// The trigger's text as BuildKit stores it: the ONBUILD line without its keyword.
+/// The trigger's text as BuildKit stores it in the image: the ONBUILD line without its keyword
+/// and the blanks after it, then each heredoc's body and terminator.
 fn trigger_text(node: &Node) -> String {
     let orig = node.original.trim_start();
-    match orig.find(|c: char| c.is_whitespace()) {
-        Some(i) => orig[i..].trim().to_string(),
-        None => String::new(),
+    let rest = orig
+        .get(..7)
+        .filter(|k| k.eq_ignore_ascii_case("ONBUILD"))
+        .map_or(orig, |_| &orig[7..]);
+    let mut text = rest.trim_start().to_string();
+    let heredocs = node.onbuild.as_deref().map_or(&node.heredocs, |t| {
+        if t.heredocs.is_empty() {
+            &node.heredocs
+        } else {
+            &t.heredocs
+        }
+    });
+    for h in heredocs {
+        text.push('\n');
+        text.push_str(&h.content);
+        text.push_str(&h.name);
     }
+    text
 }
 
 fn key_values(kw: &str, args: &[Word], pos: Pos) -> Result<Vec<KeyValue>> {

@@ -169,12 +169,17 @@ fn expose_ports() {
     let Instruction::Expose(e) = one("EXPOSE 80 443/tcp 53/udp 8000-8010 $PORT") else {
         panic!()
     };
+    // Sorted as BuildKit sorts them: $PORT 443/tcp 53/udp 80 8000-8010.
     assert_eq!(e.ports.len(), 5);
+    assert!(e.ports[0].range.is_none());
     assert_eq!(e.ports[2].range.unwrap().protocol, Protocol::Udp);
-    assert_eq!(e.ports[3].range.unwrap().end, 8010);
-    assert!(e.ports[4].range.is_none());
+    assert_eq!(e.ports[4].range.unwrap().end, 8010);
     let e = err("EXPOSE 80 80/icmp");
     assert_eq!(e.pos, Pos::new(2, 11));
+    let Instruction::Volume(v) = one("VOLUME [\" /a \"]") else {
+        panic!()
+    };
+    assert_eq!(v.paths[0].value, "/a");
     assert!(e.message.starts_with("invalid proto"));
     assert!(msg("EXPOSE").starts_with("EXPOSE requires at least one argument"));
 }
@@ -306,6 +311,10 @@ fn onbuild_triggers() {
     };
     assert!(matches!(*o.trigger, Instruction::Run(_)));
     assert_eq!(o.expression, "RUN echo hi");
+    let Instruction::Onbuild(o) = one("onbuild   COPY <<EOF /x\nhi\nEOF") else {
+        panic!()
+    };
+    assert_eq!(o.expression, "COPY <<EOF /x\nhi\nEOF");
     let e = err("ONBUILD FROM x");
     assert_eq!(e.message, "FROM isn't allowed as an ONBUILD trigger");
     assert_eq!(e.pos, Pos::new(2, 9));
@@ -364,9 +373,15 @@ fn healthcheck() {
 #[test]
 fn healthcheck_errors() {
     assert!(msg("HEALTHCHECK NONE x").starts_with("HEALTHCHECK NONE takes no arguments"));
+    // As BuildKit: the options of HEALTHCHECK NONE are never read; other types take them.
+    assert!(matches!(
+        one("HEALTHCHECK --interval=1s NONE"),
+        Instruction::Healthcheck(_)
+    ));
+    assert!(msg("HEALTHCHECK --interval=1s PING x").starts_with("Unknown type"));
     assert!(
-        msg("HEALTHCHECK --interval=1s NONE")
-            .starts_with("unknown flag: --interval (HEALTHCHECK takes no flags)")
+        msg("HEALTHCHECK --intervl=1s CMD x")
+            .starts_with("unknown flag: --intervl (allowed: --interval, --timeout")
     );
     assert!(msg("HEALTHCHECK PING x").starts_with("Unknown type \"PING\" in HEALTHCHECK"));
     assert!(msg("HEALTHCHECK CMD").starts_with("Missing command after HEALTHCHECK CMD"));
