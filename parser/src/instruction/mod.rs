@@ -984,6 +984,18 @@ fn type_healthcheck(node: &Node, loc: Location, flags: &Flags) -> Result<Healthc
 }
 
 /// Types every instruction of a parsed Dockerfile, in order; the first error stops.
+///
+/// ```
+/// use bale_parser::{Instruction, parse, type_dockerfile};
+/// let df = parse("FROM alpine AS base\nCOPY --chmod=0755 run.sh /usr/bin/\n").unwrap();
+/// let typed = type_dockerfile(&df).unwrap();
+/// let Instruction::Copy(copy) = &typed[1] else { unreachable!() };
+/// assert_eq!(copy.dest.value, "/usr/bin/");
+///
+/// let df = parse("FROM alpine\nRUNN make\n").unwrap();
+/// let err = type_dockerfile(&df).unwrap_err();
+/// assert_eq!(err.to_string(), "2:1: unknown instruction: RUNN (did you mean RUN?)");
+/// ```
 pub fn type_dockerfile(df: &Dockerfile) -> Result<Vec<Instruction>> {
     let escape = df.directives.escape_char();
     df.nodes.iter().map(|n| type_node(n, escape)).collect()
