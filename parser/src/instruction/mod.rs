@@ -841,6 +841,19 @@ fn heredoc_name(word: &str) -> Option<String> {
     (!name.is_empty()).then_some(name)
 }
 
+/// True for the sources ADD fetches rather than reads from the context: HTTP(S) URLs and Git
+/// repositories.
+fn is_remote(src: &str) -> bool {
+    let lower = src.to_ascii_lowercase();
+    lower.starts_with("http://")
+        || lower.starts_with("https://")
+        || lower.starts_with("git://")
+        || lower.starts_with("git@")
+        || lower.starts_with("ssh://")
+        || lower.ends_with(".git")
+        || lower.contains(".git#")
+}
+
 fn type_copy(kw: &str, node: &Node, loc: Location, flags: &Flags) -> Result<Copy> {
     let args = &node.args;
     if args.len() < 2 {
@@ -864,7 +877,7 @@ fn type_copy(kw: &str, node: &Node, loc: Location, flags: &Flags) -> Result<Copy
         ));
     }
     // BuildKit looks a source heredoc up by its name.
-    let sources = args[..args.len() - 1]
+    let sources: Vec<Source> = args[..args.len() - 1]
         .iter()
         .map(|w| {
             if !node.json
@@ -887,6 +900,21 @@ fn type_copy(kw: &str, node: &Node, loc: Location, flags: &Flags) -> Result<Copy
             Ok::<_, Error>(Chmod { raw: w, mode })
         })
         .transpose()?;
+    let checksum = flags.string("checksum");
+    if let Some(sum) = &checksum
+        && let Some(local) = sources.iter().find_map(|s| match s {
+            Source::Path(w) if !w.value.contains('$') && !is_remote(&w.value) => Some(w),
+            _ => None,
+        })
+    {
+        return Err(flag_error(
+            sum.pos,
+            format!(
+                "checksum can't be specified for non-HTTP(S) sources: {} is a local path (drop --checksum or use a URL)",
+                local.value
+            ),
+        ));
+    }
     let unpack = flags.bool("unpack");
     Ok(Copy {
         loc,
@@ -899,7 +927,7 @@ fn type_copy(kw: &str, node: &Node, loc: Location, flags: &Flags) -> Result<Copy
         link: flags.bool("link").unwrap_or(false),
         parents: flags.bool("parents").unwrap_or(false),
         exclude: flags.strings("exclude"),
-        checksum: flags.string("checksum"),
+        checksum,
         keep_git_dir: flags.bool("keep-git-dir").unwrap_or(false),
         unpack,
     })

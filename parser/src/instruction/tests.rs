@@ -263,6 +263,20 @@ fn copy_and_add_errors() {
     assert!(e.message.starts_with("invalid chmod parameter \"999\""));
     assert!(msg("COPY --chmod=u+q a b").starts_with("invalid chmod parameter"));
     assert!(msg("COPY --link=maybe a b").starts_with("expecting boolean value"));
+    let e = err("ADD --checksum=sha256:0 local.tgz /x");
+    assert_eq!(e.pos, Pos::new(2, 16));
+    assert!(
+        e.message
+            .starts_with("checksum can't be specified for non-HTTP(S) sources: local.tgz")
+    );
+    assert!(matches!(
+        one("ADD --checksum=sha256:0 $URL /x"),
+        Instruction::Add(_)
+    ));
+    assert!(matches!(
+        one("ADD --checksum=abc git@github.com:a/b.git /x"),
+        Instruction::Add(_)
+    ));
 }
 
 #[test]
@@ -633,7 +647,7 @@ fn random_edits_never_panic_and_errors_stay_in_the_file() {
         "ARG B=alpine\nFROM --platform=$P $B AS s0\n",
         "RUN --mount=type=cache,target=/c,sharing=locked,mode=0755,uid=1 --network=none x\n",
         "COPY --from=s0 --chmod=u+x,g-w --chown=1 --link --exclude=a <<EOF /d/\nbody\nEOF\n",
-        "ADD --checksum=sha256:0 --keep-git-dir a /b\nEXPOSE 80/tcp 1-2/udp\n",
+        "ADD --checksum=sha256:0 --keep-git-dir https://x/a.git /b\nEXPOSE 80/tcp 1-2/udp\n",
         "HEALTHCHECK --interval=1m30s --timeout=1s --retries=3 CMD [\"x\"]\n",
         "ONBUILD RUN x\nSHELL [\"sh\", \"-c\"]\nENV A=1 B=2\nLABEL a=b\nUSER u\nWORKDIR /w\n",
         "STOPSIGNAL 9\nVOLUME /v\nENTRYPOINT [\"e\"]\nCMD c\nMAINTAINER m\n",
