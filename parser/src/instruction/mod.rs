@@ -488,17 +488,7 @@ pub fn type_node(node: &Node, escape: char) -> Result<Instruction> {
             }
         }
         k if KEYWORDS.contains(&k) => &[],
-        _ => {
-            let hint = match suggest(&node.keyword, &KEYWORDS) {
-                Some(s) => format!(" (did you mean {s}?)"),
-                None => format!(" (instructions are {})", KEYWORDS.join(", ")),
-            };
-            return Err(Error::new(
-                ErrorKind::UnknownInstruction,
-                node.pos,
-                format!("unknown instruction: {}{hint}", node.keyword),
-            ));
-        }
+        _ => return Err(unknown_instruction(node)),
     };
     let healthcheck_none = kw == "HEALTHCHECK"
         && node
@@ -691,18 +681,23 @@ pub fn type_node(node: &Node, escape: char) -> Result<Instruction> {
                 shell: args.clone(),
             })
         }
-        _ => unreachable_keyword(&kw, node.pos)?,
+        // Only the keywords above pass the flag table.
+        _ => return Err(unknown_instruction(node)),
     })
 }
 
-// Every keyword reaching the dispatch above is one of KEYWORDS, each handled; this keeps the
-// match total without a panic.
-fn unreachable_keyword(kw: &str, pos: Pos) -> Result<Instruction> {
-    Err(Error::new(
+/// `unknown instruction: RUNN (did you mean RUN?)`, or the list of instructions when no keyword
+/// is close.
+fn unknown_instruction(node: &Node) -> Error {
+    let hint = match suggest(&node.keyword, &KEYWORDS) {
+        Some(s) => format!(" (did you mean {s}?)"),
+        None => format!(" (instructions are {})", KEYWORDS.join(", ")),
+    };
+    Error::new(
         ErrorKind::UnknownInstruction,
-        pos,
-        format!("unknown instruction: {kw}"),
-    ))
+        node.pos,
+        format!("unknown instruction: {}{hint}", node.keyword),
+    )
 }
 
 /// The trigger's text as BuildKit stores it in the image: the ONBUILD line without its keyword
