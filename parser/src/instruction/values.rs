@@ -90,8 +90,8 @@ pub fn parse_interval(flag: &str, s: &str) -> Result<Option<Duration>, String> {
     Ok(Some(Duration::from_nanos(ns as u64)))
 }
 
-/// Who a symbolic `--chmod` clause applies to: bits of `u` (4), `g` (2), `o` (1); none means
-/// all, filtered by the umask in chmod(1) but not in BuildKit, which uses none.
+/// One clause of a symbolic `--chmod` (`ug+x`, `o=`, `g=u`). A clause that names no class
+/// applies to all of them, with no umask (chmod(1) would apply its umask; a build has none).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ModeClause {
     /// `u`, `g`, `o` as bits 4, 2, 1; 0 when the clause names none (`+x`), which means all.
@@ -212,7 +212,7 @@ impl FileMode {
                 mode = match op {
                     '+' => mode | bits,
                     '-' => mode & !bits,
-                    _ => (mode & !(mask & 0o0777 | if who == 7 { 0o1000 } else { 0 })) | bits,
+                    _ => (mode & !mask) | bits,
                 };
             }
         }
@@ -347,6 +347,10 @@ mod tests {
         assert_eq!(FileMode::parse("+X").unwrap().apply(0o644, false), 0o644);
         assert_eq!(FileMode::parse("g=u").unwrap().apply(0o740, false), 0o770);
         assert_eq!(FileMode::parse("u+s").unwrap().apply(0o755, false), 0o4755);
+        assert_eq!(
+            FileMode::parse("u=rwx").unwrap().apply(0o4644, false),
+            0o744
+        );
         assert_eq!(FileMode::parse("0644").unwrap().apply(0o777, false), 0o644);
     }
 
