@@ -696,3 +696,27 @@ fn random_edits_never_panic_and_errors_stay_in_the_file() {
     }
     assert!(typed_ok > 100, "only {typed_ok} edits typed");
 }
+
+#[test]
+fn syntax_check_tolerates_only_what_buildkits_parser_corpus_accepts() {
+    let tolerated = |line: &str| {
+        let df = parse(&format!("FROM a\n{line}\n")).expect("parses");
+        let node = &df.nodes[1];
+        let e = type_node(node, '\\').expect_err("must not type");
+        syntax_tolerates(node, &e)
+    };
+    assert!(tolerated("COPY --doit=true a b"));
+    assert!(tolerated("CMD --doit [\"a\"]"));
+    assert!(tolerated("HEALTHCHECK"));
+    assert!(tolerated("HEALTHCHECK CMD"));
+    assert!(tolerated("HEALTHCHECK CONNECT TCP 7000"));
+    assert!(!tolerated("HEALTHCHECK NONE x"));
+    assert!(!tolerated("HEALTHCHECK --retries=-1 CMD x"));
+    assert!(!tolerated("COPY a"));
+    assert!(!tolerated("COPY --chmod=9 a b"));
+    assert!(!tolerated("RUNN x"));
+    assert!(!tolerated("ONBUILD FROM x"));
+    let df = parse("FROM --doit a\n").expect("parses");
+    let e = type_node(&df.nodes[0], '\\').expect_err("unknown flag");
+    assert!(!syntax_tolerates(&df.nodes[0], &e));
+}
