@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod cmd;
+
 /// A daemonless Dockerfile build engine and image manager.
 #[derive(Parser, Debug)]
 #[command(name = "bale", version, about, propagate_version = true)]
@@ -13,9 +15,22 @@ struct Cli {
 }
 
 #[derive(clap::Subcommand, Debug)]
-enum Command {}
+enum Command {
+    /// Inspect bale's internals.
+    #[command(subcommand)]
+    Debug(cmd::debug::DebugCommand),
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    let result = match cli.command {
+        Command::Debug(c) => cmd::debug::run(c),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -22,7 +22,8 @@ pub fn fixture(rel: &str) -> PathBuf {
 /// `../shared/conformance` beside the workspace, when it exists.
 pub fn conformance_dir() -> Option<PathBuf> {
     let dir = workspace().join("../shared/conformance");
-    dir.is_dir().then(|| dir.canonicalize().expect("canonical conformance path"))
+    dir.is_dir()
+        .then(|| dir.canonicalize().expect("canonical conformance path"))
 }
 
 /// The `bale` binary under test.
@@ -47,9 +48,8 @@ pub fn skip(reason: &str) -> bool {
 
 /// Whether `tool` is on PATH.
 pub fn have(tool: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
 }
 
 /// Whether the tests run as root.

@@ -1,0 +1,3 @@
+//! One module per `bale` subcommand: its clap arguments and its `run` function.
+
+pub mod debug;
