@@ -756,4 +756,67 @@ mod tests {
             let _ = w(s);
         }
     }
+
+    /// BuildKit lex_test.go `TestProcessWithMatches`: pattern removal and substitution.
+    #[test]
+    fn buildkit_pattern_table() {
+        let cases: &[(&str, &[(&str, &str)], Option<&str>)] = &[
+            (
+                r"${FOO#()[]{\}^$.\*\?|\\}",
+                &[("FOO", r"()[]{}^$.*?|\x")],
+                Some("x"),
+            ),
+            (r"${FOO%%\**}", &[("FOO", "xx**")], Some("xx")),
+            ("${FOO#*x*y}", &[("FOO", "xxyy")], Some("y")),
+            ("${FOO#*}", &[("FOO", "xxyy")], Some("xxyy")),
+            ("${FOO#$BAR}", &[("FOO", "xxyy"), ("BAR", "x")], Some("xyy")),
+            ("${FOO##*x}", &[("FOO", "xxyy")], Some("yy")),
+            (r"${FOO#?\?}", &[("FOO", "???y")], Some("?y")),
+            (
+                "${ABC:-.}${FOO%x}${ABC:-.}",
+                &[("FOO", "xxyy")],
+                Some(".xxyy."),
+            ),
+            (r"${FOO%%\**\*}", &[("FOO", "a***yy*")], Some("a")),
+            (
+                "${FOO/$NEEDLE/.} - ${FOO//$NEEDLE/.}",
+                &[("FOO", "/foo*/*/*.txt"), ("NEEDLE", r"\*/")],
+                Some("/foo.*/*.txt - /foo..*.txt"),
+            ),
+            (
+                "${FOO/$NEEDLE/} - ${FOO//$NEEDLE/}",
+                &[("FOO", "/tmp/tmp/bar.txt"), ("NEEDLE", "/tmp")],
+                Some("/tmp/bar.txt - /bar.txt"),
+            ),
+            (
+                "${FOO/$N/$R} - ${FOO//$N/$R}",
+                &[("FOO", "/a/foo/b/c.txt"), ("N", "/?/"), ("R", "/")],
+                Some("/foo/b/c.txt - /foo/c.txt"),
+            ),
+            (
+                r"${FOO//\//\/}",
+                &[("FOO", "/tmp/foo.txt")],
+                Some(r"\/tmp\/foo.txt"),
+            ),
+            (
+                "${FOO/$BAR/ww}",
+                &[("FOO", "xxyy"), ("BAR", "")],
+                Some("wwxxyy"),
+            ),
+            ("${FOO//ww}", &[("FOO", "xxyy")], None),
+            ("${FOO//}", &[("FOO", "xxyy")], None),
+            ("${FOO///}", &[("FOO", "xxyy")], Some("xxyy")),
+            ("${FOO=aaa}", &[("FOO", "xxx")], None),
+            ("${BAR?bbb}", &[("BAR", "")], Some("")),
+            ("${BAR:?bbb}", &[("BAR", "")], None),
+        ];
+        for (word, vars, want) in cases {
+            let e: Vec<(String, String)> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let got = Lexer::new('\\').process_word(word, &e).ok();
+            assert_eq!(got.as_deref(), *want, "{word}");
+        }
+    }
 }
