@@ -760,7 +760,9 @@ mod tests {
     /// BuildKit lex_test.go `TestProcessWithMatches`: pattern removal and substitution.
     #[test]
     fn buildkit_pattern_table() {
-        let cases: &[(&str, &[(&str, &str)], Option<&str>)] = &[
+        /// Word, variables, expected result (`None`: an error).
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Option<&'a str>);
+        let cases: &[Case] = &[
             (
                 r"${FOO#()[]{\}^$.\*\?|\\}",
                 &[("FOO", r"()[]{}^$.*?|\x")],
