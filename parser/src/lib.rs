@@ -8,6 +8,7 @@
 //! - [`instruction`]: nodes to typed instructions with their flags parsed and checked, as
 //!   BuildKit's instruction layer ([`type_dockerfile`], [`stages`]); expansion where BuildKit
 //!   expands ([`Instruction::expand`]).
+//! - [`shell`]: BuildKit's shell-word lexer: `$VAR`/`${VAR...}` expansion, quotes, word splitting.
 //! - [`error`]: the error every step raises, with the line and column it is about.
 //!
 //! It does no I/O beyond reading the text it is given and knows nothing of images.
@@ -16,6 +17,7 @@ pub mod ast;
 pub mod error;
 pub mod instruction;
 pub mod syntax;
+pub mod shell;
 
 pub use ast::{Directive, Directives, Dockerfile, Heredoc, Node, Pos, Warning, Word};
 pub use error::{Error, ErrorKind, Result};
@@ -24,3 +26,4 @@ pub use instruction::{
     warnings,
 };
 pub use syntax::parse;
+pub use shell::{Env, Lexer, Matches, ShellError};

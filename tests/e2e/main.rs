@@ -4,4 +4,5 @@
 mod conformance;
 mod parse;
 mod parse_errors;
+mod shell_conformance;
 mod util;

@@ -1,3 +1,4 @@
 //! One module per `bale` command: its clap arguments and its `run` function.
 
+pub mod debug;
 pub mod parse;
