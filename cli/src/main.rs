@@ -1,5 +1,7 @@
 //! The `bale` binary: turns arguments into library calls and results into text, nothing else.
 
+mod cmd;
+
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -8,14 +10,28 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(name = "bale", version, about, propagate_version = true)]
 struct Cli {
+    #[command(flatten)]
+    globals: cmd::Globals,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(clap::Subcommand, Debug)]
-enum Command {}
+enum Command {
+    /// Manage the image store
+    System(cmd::system::Args),
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    let result = match cli.command {
+        Command::System(args) => cmd::system::run(args, &cli.globals),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
