@@ -18,6 +18,12 @@ struct Cli {
 
 #[derive(clap::Subcommand, Debug)]
 enum Command {
+    /// Import the contents from a tarball to create a filesystem image
+    Import(cmd::import::Args),
+    /// Load images from a tar archive or STDIN
+    Load(cmd::load::Args),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(cmd::save::Args),
     /// Manage the image store
     System(cmd::system::Args),
 }
@@ -25,6 +31,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Import(args) => cmd::import::run(args, &cli.globals),
+        Command::Load(args) => cmd::load::run(args, &cli.globals),
+        Command::Save(args) => cmd::save::run(args, &cli.globals),
         Command::System(args) => cmd::system::run(args, &cli.globals),
     };
     match result {

@@ -60,6 +60,8 @@
 //! assert_eq!(report.removed.len(), 3);
 //! ```
 
+pub mod archive;
+pub mod compress;
 pub mod config;
 pub mod digest;
 pub mod error;
@@ -72,4 +74,6 @@ pub use config::ImageConfig;
 pub use digest::{Digest, HashingReader, HashingWriter};
 pub use error::{Error, Result};
 pub use reference::{Reference, ReferenceError};
-pub use store::{BlobWriter, GcReport, Image, ImageMeta, Lease, Store, StoreIndex, default_root};
+pub use store::{
+    BlobWriter, Committed, GcReport, Image, ImageMeta, Lease, Store, StoreIndex, default_root,
+};

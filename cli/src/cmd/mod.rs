@@ -1,5 +1,8 @@
 //! One module per command: its clap arguments and its `run`.
 
+pub mod import;
+pub mod load;
+pub mod save;
 pub mod system;
 pub mod units;
 

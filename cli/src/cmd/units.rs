@@ -34,8 +34,8 @@ fn go_g4(v: f64) -> String {
 /// `3 days`, `2 weeks`, `4 months`, `2 years` (the caller appends " ago").
 pub fn human_duration(d: Duration) -> String {
     let secs = d.as_secs();
-    let (mins, hours) = (secs / 60, secs / 3600);
-    let days = hours / 24;
+    let mins = secs / 60;
+    let hours = (d.as_secs_f64() / 3600.0).round() as u64;
     if secs < 1 {
         "Less than a second".into()
     } else if secs == 1 {
@@ -46,18 +46,18 @@ pub fn human_duration(d: Duration) -> String {
         "About a minute".into()
     } else if mins < 60 {
         format!("{mins} minutes")
-    } else if (hours as f64 + 0.5).round() as u64 == 1 && hours < 2 {
+    } else if hours == 1 {
         "About an hour".into()
     } else if hours < 48 {
         format!("{hours} hours")
     } else if hours < 24 * 7 * 2 {
-        format!("{days} days")
+        format!("{} days", hours / 24)
     } else if hours < 24 * 30 * 2 {
-        format!("{} weeks", days / 7)
+        format!("{} weeks", hours / 24 / 7)
     } else if hours < 24 * 365 * 2 {
-        format!("{} months", days / 30)
+        format!("{} months", hours / 24 / 30)
     } else {
-        format!("{} years", days / 365)
+        format!("{} years", secs / 3600 / 24 / 365)
     }
 }
 

@@ -38,10 +38,10 @@ impl<'s> BlobWriter<'s> {
         self.len() == 0
     }
 
-    /// Finishes the blob: syncs it, checks it against `expected` (when given), and moves it into
-    /// place. Returns its digest and size.
-    pub fn commit(mut self, expected: Option<&Digest>) -> Result<(Digest, u64)> {
-        let out = self.out.take().expect("commit consumes the writer");
+    /// Finishes writing and syncs the file, leaving it in the temporary area: the caller can
+    /// read it back (to decompress or parse it) and then place it or drop it.
+    pub fn finish(mut self) -> Result<TempBlob<'s>> {
+        let out = self.out.take().expect("finish consumes the writer");
         let (buffered, (digest, size)) = out.finish();
         let file = buffered.into_inner().map_err(|e| {
             Error::io(
@@ -49,26 +49,86 @@ impl<'s> BlobWriter<'s> {
                 e.into_error(),
             )
         })?;
-        if let Some(expected) = expected
-            && expected != &digest
-        {
-            return Err(Error::DigestMismatch {
-                what: "blob".to_string(),
-                expected: expected.clone(),
-                actual: digest,
-            });
-        }
-        let dest = self.store.blob_path(&digest);
-        if dest.exists() {
-            return Ok((digest, size));
-        }
         file.sync_all()
             .ctx(|| format!("syncing blob {}", self.temp.display()))?;
-        drop(file);
-        fs::rename(&self.temp, &dest)
-            .ctx(|| format!("renaming {} to {}", self.temp.display(), dest.display()))?;
+        Ok(TempBlob {
+            store: self.store,
+            path: std::mem::take(&mut self.temp),
+            digest,
+            size,
+        })
+    }
+
+    /// Finishes the blob: syncs it, checks it against `expected` (when given), and moves it into
+    /// place. Returns its digest and size.
+    pub fn commit(self, expected: Option<&Digest>) -> Result<(Digest, u64)> {
+        let blob = self.finish()?;
+        blob.verify(expected, "blob")?;
+        blob.place()
+    }
+}
+
+/// A fully written, synced blob still in the temporary area. Dropping it removes the file.
+pub struct TempBlob<'s> {
+    store: &'s Store,
+    path: PathBuf,
+    digest: Digest,
+    size: u64,
+}
+
+impl<'s> TempBlob<'s> {
+    /// The content's digest.
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    /// The content's size.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The temporary file, for reading back.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Opens the content for reading.
+    pub fn open(&self) -> Result<File> {
+        File::open(&self.path).at("opening", &self.path)
+    }
+
+    /// Fails with a digest mismatch naming `what` unless the content hashes to `expected`.
+    pub fn verify(&self, expected: Option<&Digest>, what: &str) -> Result<()> {
+        match expected {
+            Some(e) if e != &self.digest => Err(Error::DigestMismatch {
+                what: what.to_string(),
+                expected: e.clone(),
+                actual: self.digest.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Moves the blob to `blobs/sha256/<hex>` (dropping it when that blob already exists).
+    pub fn place(mut self) -> Result<(Digest, u64)> {
+        let dest = self.store.blob_path(&self.digest);
+        let temp = std::mem::take(&mut self.path);
+        if dest.exists() {
+            let _ = fs::remove_file(&temp);
+            return Ok((self.digest.clone(), self.size));
+        }
+        fs::rename(&temp, &dest)
+            .ctx(|| format!("renaming {} to {}", temp.display(), dest.display()))?;
         sync_dir(dest.parent().expect("blob paths have a parent"))?;
-        Ok((digest, size))
+        Ok((self.digest.clone(), self.size))
+    }
+}
+
+impl Drop for TempBlob<'_> {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -106,6 +166,8 @@ fn annotate(e: io::Error, temp: &std::path::Path) -> io::Error {
 
 impl Drop for BlobWriter<'_> {
     fn drop(&mut self) {
-        let _ = fs::remove_file(&self.temp);
+        if !self.temp.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.temp);
+        }
     }
 }

@@ -2,9 +2,9 @@
 //!
 //! Each tag is an index entry whose `org.opencontainers.image.ref.name` holds the full normalised
 //! reference (`docker.io/library/busybox:latest`). skopeo (`oci:ROOT:NAME`) and umoci
-//! (`--image ROOT:NAME`) look a name up by exact string match, so every tag whose familiar form
-//! differs (`busybox:latest`) gets a second entry with that form, marked with
-//! [`ANNOTATION_ALIAS`]: users can then type the name they know. An image with no tag (dangling)
+//! (`--image ROOT:NAME`) look a name up by exact string match, so every tag gets further entries
+//! for the other spellings a user types, marked with [`ANNOTATION_ALIAS`]: the familiar form
+//! (`busybox:latest`) and, for `latest`, the bare repository (`busybox`). An image with no tag (dangling)
 //! keeps one entry with no ref name, which the layout allows.
 
 use std::collections::HashMap;
@@ -132,11 +132,9 @@ impl StoreIndex {
         let list = &mut self.list;
         // The image is tagged now: its dangling entry, if any, goes.
         list.retain(|d| !(digest_of(d) == target && ref_name(d).is_none()));
-        let full = reference.to_string();
-        list.push(named(manifest, &full, false));
-        let familiar = reference.familiar();
-        if familiar != full {
-            list.push(named(manifest, &familiar, true));
+        list.push(named(manifest, &reference.to_string(), false));
+        for alias in aliases(reference) {
+            list.push(named(manifest, &alias, true));
         }
         self.dirty = true;
         self.tagged.push(target.clone());
@@ -147,7 +145,7 @@ impl StoreIndex {
     /// the index, as dangling when this was its last name.
     pub fn remove_tag(&mut self, reference: &Reference) -> Option<Digest> {
         let target = self.lookup(reference)?;
-        let familiar = reference.familiar();
+        let aliases = aliases(reference);
         let list = &mut self.list;
         let first = list
             .iter()
@@ -156,7 +154,8 @@ impl StoreIndex {
         let keep_descriptor = unnamed(&list[first]);
         list.retain(|d| {
             let is_name = canonical_name(d).as_ref() == Some(reference);
-            let is_alias = is_alias(d) && ref_name(d) == Some(familiar.as_str());
+            let is_alias =
+                is_alias(d) && ref_name(d).is_some_and(|n| aliases.iter().any(|a| a == n));
             !(digest_of(d) == target && (is_name || is_alias))
         });
         if !list.iter().any(|d| digest_of(d) == target) {
@@ -185,6 +184,19 @@ impl StoreIndex {
         self.dirty |= list.len() != before;
         names
     }
+}
+
+/// The other spellings of a name users type to skopeo and umoci: the familiar form
+/// (`busybox:latest`) and, for `latest`, the bare repository (`busybox`), when they differ from
+/// the full form.
+fn aliases(reference: &Reference) -> Vec<String> {
+    let full = reference.to_string();
+    let mut out = vec![reference.familiar()];
+    if reference.tag() == Some(crate::reference::DEFAULT_TAG) && reference.digest().is_none() {
+        out.push(reference.familiar_repository());
+    }
+    out.retain(|a| *a != full);
+    out
 }
 
 fn digest_of(d: &Descriptor) -> Digest {

@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use oci_spec::image::{Descriptor, ImageManifest, MediaType};
 
-pub use blob::BlobWriter;
+pub use blob::{BlobWriter, TempBlob};
 pub use check::{CheckReport, Problem};
 pub use gc::GcReport;
 pub use index::{ANNOTATION_ALIAS, ANNOTATION_REF_NAME, IndexEntry, StoreIndex};
@@ -534,39 +534,82 @@ impl<'s> Lease<'s> {
 
     /// [`Lease::commit_image`] for manifest bytes as they are (so their digest is kept).
     pub fn commit_manifest_bytes(&self, bytes: &[u8], names: &[Reference]) -> Result<Image> {
-        let manifest: ImageManifest = serde_json::from_slice(bytes)
-            .map_err(|e| Error::invalid("image manifest", e.to_string()))?;
-        let config = Digest::try_from(manifest.config().digest())?;
-        let mut needed = vec![(config, "config".to_string())];
-        for (i, l) in manifest.layers().iter().enumerate() {
-            needed.push((Digest::try_from(l.digest())?, format!("layer {}", i + 1)));
-        }
-        for (d, what) in needed {
-            if !self.store.has_blob(&d) {
-                return Err(Error::MissingBlob { digest: d, what });
-            }
-        }
-        let digest = self.put_blob(bytes, None)?;
-        let descriptor = Descriptor::new(
-            manifest
-                .media_type()
-                .clone()
-                .unwrap_or(MediaType::ImageManifest),
-            bytes.len() as u64,
-            oci_spec::image::Digest::from(&digest),
-        );
-        self.store.update(|ix| {
-            if names.is_empty() {
-                ix.add_untagged(&descriptor);
-            }
-            for n in names {
-                ix.set_tag(n, &descriptor);
-            }
-            Ok(())
-        })?;
-        self.store.ensure_meta(&digest)?;
-        self.store.image(&digest)
+        let mut committed = self.commit_images(&[(bytes.to_vec(), names.to_vec())])?;
+        Ok(committed.images.remove(0))
     }
+
+    /// Commits several images in one index update, so either all get their names or none
+    /// does. Each is (manifest bytes, names).
+    pub fn commit_images(&self, images: &[(Vec<u8>, Vec<Reference>)]) -> Result<Committed> {
+        let mut descriptors = Vec::new();
+        for (bytes, _) in images {
+            let manifest: ImageManifest = serde_json::from_slice(bytes)
+                .map_err(|e| Error::invalid("image manifest", e.to_string()))?;
+            let config = Digest::try_from(manifest.config().digest())?;
+            let mut needed = vec![(config, "config".to_string())];
+            for (i, l) in manifest.layers().iter().enumerate() {
+                needed.push((Digest::try_from(l.digest())?, format!("layer {}", i + 1)));
+            }
+            for (d, what) in needed {
+                if !self.store.has_blob(&d) {
+                    return Err(Error::MissingBlob { digest: d, what });
+                }
+            }
+            let digest = self.put_blob(bytes, None)?;
+            descriptors.push(Descriptor::new(
+                manifest
+                    .media_type()
+                    .clone()
+                    .unwrap_or(MediaType::ImageManifest),
+                bytes.len() as u64,
+                oci_spec::image::Digest::from(&digest),
+            ));
+        }
+        let moved = self.store.update(|ix| {
+            let mut moved = Vec::new();
+            for (descriptor, (_, names)) in descriptors.iter().zip(images) {
+                if names.is_empty() {
+                    ix.add_untagged(descriptor);
+                }
+                for n in names {
+                    if let Some(previous) = ix.set_tag(n, descriptor) {
+                        moved.push((n.clone(), previous));
+                    }
+                }
+            }
+            Ok(moved)
+        })?;
+        // Built from what was committed rather than read back: a concurrent `rmi` may already
+        // have removed the image again, which is no failure of this commit.
+        let mut out = Vec::new();
+        for (d, (bytes, names)) in descriptors.iter().zip(images) {
+            let digest = Digest::try_from(d.digest())?;
+            self.store.ensure_meta(&digest)?;
+            let manifest: ImageManifest = serde_json::from_slice(bytes)
+                .map_err(|e| Error::invalid("image manifest", e.to_string()))?;
+            let mut names = names.clone();
+            names.sort();
+            names.dedup();
+            out.push(Image {
+                id: Digest::try_from(manifest.config().digest())?,
+                manifest_digest: digest.clone(),
+                manifest_size: bytes.len() as u64,
+                manifest,
+                names,
+                meta: self.store.meta(&digest)?,
+            });
+        }
+        Ok(Committed { images: out, moved })
+    }
+}
+
+/// What [`Lease::commit_images`] did.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    /// The images, in the order given.
+    pub images: Vec<Image>,
+    /// Every name that moved from another image, with the manifest digest it moved from.
+    pub moved: Vec<(Reference, Digest)>,
 }
 
 /// An exclusive lock, released on drop.

@@ -47,6 +47,7 @@ fn layout_files_exist_and_index_names_full_and_familiar() {
         text.contains(r#""org.opencontainers.image.ref.name":"docker.io/library/busybox:latest""#)
     );
     assert!(text.contains(r#""org.opencontainers.image.ref.name":"busybox:latest""#));
+    assert!(text.contains(r#""org.opencontainers.image.ref.name":"busybox""#));
     assert_eq!(text.matches("localhost:5000/x:1").count(), 1, "{text}");
 }
 
@@ -72,7 +73,17 @@ fn moving_a_tag_leaves_the_old_image_dangling() {
         .tag(old, &Reference::parse_tagged("app:old").unwrap())
         .unwrap();
     let ix = store.index().unwrap();
+    // app:1 and app:old, each full and familiar.
     assert_eq!(ix.descriptors().len(), 4);
+    store
+        .untag(&Reference::parse_tagged("app:old").unwrap())
+        .unwrap();
+    store
+        .untag(&Reference::parse_tagged("app:1").unwrap())
+        .unwrap();
+    let ix = store.index().unwrap();
+    assert_eq!(ix.descriptors().len(), 2, "{:?}", ix.descriptors());
+    assert!(ix.entries().iter().all(|e| e.names.is_empty()));
 }
 
 #[test]
