@@ -11,13 +11,14 @@ use crate::reference::ReferenceError;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An I/O error while doing `context`.
-    #[error("{context}: {}", io_message(source))]
+    // The OS error is part of the message rather than a `source`, so printers that walk the
+    // source chain do not repeat it.
+    #[error("{context}: {}", io_message(error))]
     Io {
         /// What was being done, naming the file.
         context: String,
         /// The underlying error.
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
     /// Nothing in the store matches what the user named (docker's message).
     #[error("No such image: {0}")]
@@ -77,7 +78,7 @@ impl Error {
     pub fn io(context: impl Into<String>, source: io::Error) -> Error {
         Error::Io {
             context: context.into(),
-            source,
+            error: source,
         }
     }
 

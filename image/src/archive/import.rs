@@ -36,11 +36,17 @@ pub fn import(store: &Store, input: impl Read, options: &ImportOptions) -> Resul
     let mut tee = TeeReader {
         inner: reader,
         sink: &mut layer,
+        sink_error: None,
     };
-    let entries = check_rootfs_tar(&mut tee, kind.name())?;
-    // The end-of-archive blocks and anything after them are part of the layer too.
-    io::copy(&mut tee, &mut io::sink()).ctx(|| "reading the import source".to_string())?;
-    if entries == 0 {
+    let checked = check_rootfs_tar(&mut tee, kind.name()).and_then(|entries| {
+        // The end-of-archive blocks and anything after them are part of the layer too.
+        io::copy(&mut tee, &mut io::sink()).ctx(|| "reading the import source".to_string())?;
+        Ok(entries)
+    });
+    if let Some(e) = tee.sink_error.take() {
+        return Err(Error::io("storing the imported layer", e));
+    }
+    if checked? == 0 {
         return Err(Error::invalid(
             "import",
             "the tarball holds no files (is the input empty?)",

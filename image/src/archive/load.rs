@@ -150,7 +150,7 @@ impl<'s> Members<'s> {
                                 "the archive ends inside it: it is truncated",
                             )
                         } else {
-                            Error::io(format!("reading archive member {raw:?}"), e)
+                            Error::io(format!("loading archive member {raw:?}"), e)
                         }
                     })?;
                     members.files.insert(name, w.finish()?);

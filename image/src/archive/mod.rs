@@ -51,16 +51,22 @@ pub(crate) fn symlink_target(entry: &str, target: &str) -> Option<String> {
 }
 
 /// A reader that copies everything read through it into `sink`, so a stream can be parsed and
-/// stored in one pass.
+/// stored in one pass. A failed write to the sink is kept in `sink_error` (the reader only
+/// sees that the stream broke), so the caller can report the real cause, e.g. a full disk.
 pub(crate) struct TeeReader<R, W> {
     pub(crate) inner: R,
     pub(crate) sink: W,
+    pub(crate) sink_error: Option<io::Error>,
 }
 
 impl<R: Read, W: Write> Read for TeeReader<R, W> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.sink.write_all(&buf[..n])?;
+        if let Err(e) = self.sink.write_all(&buf[..n]) {
+            let shown = io::Error::new(e.kind(), e.to_string());
+            self.sink_error = Some(e);
+            return Err(shown);
+        }
         Ok(n)
     }
 }

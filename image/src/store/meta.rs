@@ -116,9 +116,7 @@ fn read_json_or_default<T: Default + serde::de::DeserializeOwned>(
     match read_limited(path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map_err(|e| Error::invalid(path.display().to_string(), e.to_string())),
-        Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
-            Ok(T::default())
-        }
+        Err(Error::Io { error, .. }) if error.kind() == io::ErrorKind::NotFound => Ok(T::default()),
         Err(e) => Err(e),
     }
 }
