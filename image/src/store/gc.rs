@@ -33,7 +33,11 @@ impl Store {
         let path = self.bale_dir().join("gc.lock");
         let lock = super::open_lock_file(&path)?;
         if wait {
+            let gate_path = self.bale_dir().join("gc-gate.lock");
+            let gate = super::open_lock_file(&gate_path)?;
+            gate.lock().at("locking", &gate_path)?;
             lock.lock().at("locking", &path)?;
+            drop(gate);
         } else if lock.try_lock().is_err() {
             return Ok(None);
         }

@@ -6,6 +6,7 @@
 //! ROOT/oci-layout, ROOT/index.json, ROOT/blobs/sha256/<hex>
 //! ROOT/bale/index.lock         exclusive while index.json (and metadata) is rewritten
 //! ROOT/bale/gc.lock            shared by every writer of blobs (a Lease), exclusive for GC
+//! ROOT/bale/gc-gate.lock       held by a waiting GC, so new leases queue behind it
 //! ROOT/bale/meta/images/<manifest hex>.json    per-image metadata (added, last tag time)
 //! ROOT/bale/meta/compressed/<diffID hex>.json  compressed forms of a layer seen on push/pull
 //! ROOT/bale/tmp/<owner>.lock + <owner>/        one process's temporary files
@@ -220,7 +221,13 @@ impl Store {
             if !is_manifest(&entry.descriptor) {
                 continue;
             }
-            out.push(self.image_from_entry(entry)?);
+            match self.image_from_entry(entry.clone()) {
+                Ok(image) => out.push(image),
+                // The index was read without a lock: an `rmi` and a collection may have removed
+                // the image since. Only an image still listed is missing a blob.
+                Err(Error::MissingBlob { .. }) if self.index()?.entry(&entry.digest).is_none() => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(out)
     }
@@ -382,10 +389,18 @@ impl Store {
     }
 
     /// Starts writing blobs: holds off garbage collection until the lease is dropped.
+    ///
+    /// Never call [`Store::gc`] while holding a lease: the collection would wait for it.
     pub fn lease(&self) -> Result<Lease<'_>> {
+        // Passing the gate first lets a waiting collection in: without it, a stream of
+        // overlapping shared leases would keep the exclusive lock from ever being granted.
+        let gate_path = self.bale_dir().join("gc-gate.lock");
+        let gate = open_lock_file(&gate_path)?;
+        gate.lock_shared().at("locking", &gate_path)?;
         let path = self.bale_dir().join("gc.lock");
         let file = open_lock_file(&path)?;
         file.lock_shared().at("locking", &path)?;
+        drop(gate);
         Ok(Lease {
             store: self,
             _lock: file,
