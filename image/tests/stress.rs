@@ -185,7 +185,7 @@ fn worker(role: &str, root: &Path, duration: Duration) {
                 Ok(())
             })()),
             "load" => {
-                if n % 2 == 0 {
+                if n.is_multiple_of(2) {
                     let file = std::fs::File::open(&archive).expect("archive");
                     tolerate(load(&store, std::io::BufReader::new(file)).map(|_| ()));
                 } else {
