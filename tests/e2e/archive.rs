@@ -197,6 +197,33 @@ fn saved_archive_loads_and_runs_in_podman_and_validates_with_skopeo_and_oci_imag
 }
 
 #[test]
+fn save_refuses_to_write_to_a_terminal() {
+    if !have("script") {
+        skip("script (util-linux) missing: no pseudo-terminal to test with");
+        return;
+    }
+    let env = Env::new();
+    if import_busybox(&env, "busybox").is_none() {
+        return;
+    }
+    // `script` runs the command on a pseudo-terminal.
+    let line = format!(
+        "{} --root {} save busybox",
+        crate::util::bale_bin().display(),
+        env.root().display()
+    );
+    let out = crate::util::run(Command::new("script").args(["-qec", &line, "/dev/null"]));
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "Error: cowardly refusing to save to a terminal. Use the -o flag or redirect"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
 fn save_refuses_unknown_images_and_writes_nothing() {
     let env = Env::new();
     let out = env.path("out.tar");
