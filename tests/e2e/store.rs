@@ -215,6 +215,18 @@ fn system_df_counts_shared_layers_once() {
     assert!(images[4].ends_with("MB") && images[5] == "(100%)", "{out}");
     assert_eq!(lines[2], "Containers      0         0         0B        0B");
     assert_eq!(lines[4], "Build Cache     0         0         0B        0B");
+    let json = run_ok(&mut env.bale(["system", "df", "--format", "json"]));
+    let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(first["Type"], "Images");
+    assert_eq!(first["TotalCount"], "2");
+    let custom = run_ok(&mut env.bale([
+        "system",
+        "df",
+        "--format",
+        "table {{.Type}}\\t{{.TotalCount}}",
+    ]));
+    assert_eq!(custom.lines().next().unwrap(), "TYPE            TOTAL");
+    assert_eq!(custom.lines().nth(1).unwrap(), "Images          2");
     let verbose = run_ok(&mut env.bale(["system", "df", "-v"]));
     assert!(verbose.contains("Images space usage:"), "{verbose}");
     assert!(

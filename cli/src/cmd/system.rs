@@ -4,6 +4,8 @@ use std::collections::HashSet;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
+use anyhow::bail;
+
 use super::Globals;
 use super::units::{human_duration, human_size};
 
@@ -27,6 +29,11 @@ struct DfArgs {
     /// Show detailed information on space usage
     #[arg(short, long)]
     verbose: bool,
+    /// Format output using a custom template: 'table', 'table TEMPLATE' (with headers),
+    /// 'json' (one object per line), or a Go template ({{.Type}}, {{.TotalCount}}, {{.Active}},
+    /// {{.Size}}, {{.Reclaimable}})
+    #[arg(long, value_name = "FORMAT")]
+    format: Option<String>,
 }
 
 /// Runs `bale system ...`.
@@ -102,6 +109,13 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
                     human_size(usage.build_cache.1),
                 ],
             ];
+            if let Some(format) = df.format.as_deref() {
+                if df.verbose {
+                    bail!("--format and --verbose cannot be combined: choose one");
+                }
+                print!("{}", render(format, &rows)?);
+                return Ok(ExitCode::SUCCESS);
+            }
             if !df.verbose {
                 print!("{}", table(&rows));
                 return Ok(ExitCode::SUCCESS);
@@ -185,6 +199,61 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The summary rows (header first) through docker's `--format` rules.
+fn render(format: &str, rows: &[Vec<String>]) -> anyhow::Result<String> {
+    const FIELDS: [&str; 5] = ["Type", "TotalCount", "Active", "Size", "Reclaimable"];
+    let value = |row: &[String]| {
+        let map: std::collections::BTreeMap<String, gotmpl::Value> = FIELDS
+            .iter()
+            .zip(row)
+            .map(|(k, v)| (k.to_string(), gotmpl::ToValue::to_value(v)))
+            .collect();
+        gotmpl::Value::from(map)
+    };
+    let format = format.replace("\\t", "\t").replace("\\n", "\n");
+    match format.as_str() {
+        "" | "table" => return Ok(table(rows)),
+        "json" => {
+            let mut out = String::new();
+            for row in &rows[1..] {
+                let object: std::collections::BTreeMap<&str, &String> =
+                    FIELDS.iter().copied().zip(row).collect();
+                out.push_str(&serde_json::to_string(&object)?);
+                out.push('\n');
+            }
+            return Ok(out);
+        }
+        _ => {}
+    }
+    let (is_table, source) = match format.strip_prefix("table") {
+        Some(rest) if rest.is_empty() || rest.starts_with(char::is_whitespace) => {
+            (true, rest.trim_start())
+        }
+        _ => (false, format.as_str()),
+    };
+    let template = gotmpl::Template::new("df")
+        .parse(source)
+        .map_err(|e| anyhow::anyhow!("template parsing error: {e}"))?;
+    let run = |row: &[String]| {
+        template
+            .execute_to_string(&value(row))
+            .map_err(|e| anyhow::anyhow!("template: {e}"))
+    };
+    if !is_table {
+        let mut out = String::new();
+        for row in &rows[1..] {
+            out.push_str(&run(row)?);
+            out.push('\n');
+        }
+        return Ok(out);
+    }
+    let mut lines = Vec::new();
+    for row in rows {
+        lines.push(run(row)?.split('\t').map(String::from).collect());
+    }
+    Ok(table(&lines))
 }
 
 /// Columns padded as docker's tabwriter does (minimum width 10, padding 3).

@@ -176,3 +176,32 @@ fn commit_refuses_a_manifest_with_missing_blobs() {
     assert!(e.to_string().contains("missing"), "{e}");
     assert!(store.images().unwrap().is_empty());
 }
+
+#[test]
+fn compressed_forms_are_remembered_merged_and_collected_with_their_layer() {
+    let (_d, store) = store();
+    let a = image(&store, b"layer", &["a"]);
+    let diff_id = a.layer_digests().unwrap()[0].clone();
+    let gz = CompressedBlob {
+        media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+        digest: Digest::of(b"gz"),
+        size: 2,
+        repositories: vec!["r1".into()],
+    };
+    store.remember_compressed(&diff_id, gz.clone()).unwrap();
+    store
+        .remember_compressed(
+            &diff_id,
+            CompressedBlob {
+                repositories: vec!["r2".into()],
+                ..gz.clone()
+            },
+        )
+        .unwrap();
+    let forms = store.compressed_forms(&diff_id).unwrap();
+    assert_eq!(forms.len(), 1);
+    assert_eq!(forms[0].repositories, ["r1", "r2"]);
+    store.remove_image(&a.manifest_digest).unwrap();
+    store.gc(true).unwrap();
+    assert!(store.compressed_forms(&diff_id).unwrap().is_empty());
+}

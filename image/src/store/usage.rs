@@ -25,7 +25,7 @@ pub struct ImageUsage {
 pub struct DiskUsage {
     /// Every image, with its sizes.
     pub images: Vec<ImageUsage>,
-    /// Bytes of all blobs the images use, each counted once.
+    /// Bytes of the configs and layers of all images, each blob counted once.
     pub images_size: u64,
     /// Entries and bytes of the build cache folder (`bale/cache`).
     pub build_cache: (usize, u64),
@@ -46,7 +46,6 @@ impl Store {
                     v.push((d, l.size()));
                 }
             }
-            v.push((i.manifest_digest.clone(), i.manifest_size));
             v.sort();
             v.dedup();
             v
