@@ -6,6 +6,20 @@
 //! - [`Reference`]: docker's reference grammar, normalisation and familiar form.
 //! - [`Digest`]: sha256 digests and hashing readers and writers.
 //! - [`ImageConfig`]: docker's image config, keeping every field.
+//! - [`archive`]: `save` (docker archive and OCI layout in one tar), `load` (docker archives old
+//!   and new, OCI layouts and archives, any compression) and `import` (a rootfs tarball).
+//! - [`compress`]: compression told by magic bytes, streamed decompression.
+//! - [`manifest`]: OCI manifests for uncompressed layers, media types.
+//!
+//! Rules every user of the store follows:
+//! - Blobs are written only through a [`Lease`] ([`Lease::blob_writer`], [`Lease::put_blob`]) and
+//!   become images through [`Lease::commit_image`] / [`Lease::commit_images`]; a blob no image
+//!   reaches is garbage once the lease is gone.
+//! - Names change only through [`Store::tag`], [`Store::untag`], [`Store::remove_image`] or, for
+//!   several changes that must be atomic, [`Store::update`].
+//! - [`Store::gc`] runs only from `rmi` and `prune`, never while the caller holds a lease.
+//! - Layers are stored uncompressed: a layer's digest is its diffID. Compressed forms seen by a
+//!   push or pull are remembered with [`Store::remember_compressed`].
 //!
 //! Writing an image: take a [`Lease`] (it holds off garbage collection), write each blob
 //! through a [`BlobWriter`] (hashed while written, verified, renamed into place), then commit a
