@@ -440,3 +440,77 @@ fn a_full_disk_gives_a_clear_error_and_no_half_written_image() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn concurrent_loads_imports_and_saves_keep_the_store_consistent() {
+    // The library-level stress test (image/tests/stress.rs) also races tag, untag and prune;
+    // this one drives the binary.
+    let env = Env::new();
+    if import_busybox(&env, "busybox").is_none() {
+        return;
+    }
+    let archive = env.path("busybox.tar");
+    run_ok(&mut env.bale([
+        "save".as_ref(),
+        "-o".as_ref(),
+        archive.as_os_str(),
+        "busybox".as_ref(),
+    ]));
+    let secs: u64 = std::env::var("BALE_STRESS_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let root = env.root();
+            let dir = env.dir.path().to_path_buf();
+            let archive = archive.clone();
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while Instant::now() < deadline {
+                    let mut cmd = Command::new(crate::util::bale_bin());
+                    cmd.env("BALE_ROOT", &root).current_dir(&dir);
+                    match w % 4 {
+                        0 => cmd.arg("load").arg("-i").arg(&archive),
+                        1 => cmd
+                            .arg("import")
+                            .arg("busybox-rootfs.tar")
+                            .arg(format!("w{w}:{}", n % 3)),
+                        2 => cmd
+                            .arg("save")
+                            .arg("-o")
+                            .arg(format!("out{w}.tar"))
+                            .arg("busybox"),
+                        _ => cmd.args(["system", "check"]),
+                    };
+                    let out = cmd.output().unwrap();
+                    assert!(
+                        out.status.success(),
+                        "worker {w}: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let runs: Vec<usize> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+    assert!(
+        runs.iter().all(|&n| n >= 1),
+        "a worker ran nothing: {runs:?}"
+    );
+    check_clean(&env);
+    assert!(temp_files(&env.root()).is_empty());
+    let index = fs::read_to_string(env.root().join("index.json")).unwrap();
+    for w in [1, 5] {
+        for n in 0..runs[w].min(3) {
+            let name = format!("docker.io/library/w{w}:{n}");
+            assert!(
+                index.contains(&format!("\"{name}\"")),
+                "{name} missing from {index}"
+            );
+        }
+    }
+}
