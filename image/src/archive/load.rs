@@ -364,12 +364,16 @@ impl<'s> Members<'s> {
             let m = manifest::build((&config_digest, config_bytes.len() as u64), &layers);
             let mut names = Vec::new();
             for tag in entry.repo_tags.iter().flatten() {
-                names.push(Reference::parse_tagged(tag).map_err(|e| {
+                let r = Reference::parse_tagged(tag).map_err(|e| {
                     Error::invalid(
                         format!("RepoTags entry {tag:?} of manifest.json"),
                         e.to_string(),
                     )
-                })?);
+                })?;
+                // A digest is no name to give: only tags are kept.
+                if r.digest().is_none() {
+                    names.push(r);
+                }
             }
             plans.push(Plan {
                 manifest: serde_json::to_vec(&m).expect("encodes"),
@@ -544,6 +548,7 @@ fn names_of(
     if let Some(r) = annotations
         .get("io.containerd.image.name")
         .and_then(|n| Reference::parse_tagged(n).ok())
+        .filter(|r| r.tag().is_some() && r.digest().is_none())
     {
         return vec![r];
     }
@@ -551,7 +556,7 @@ fn names_of(
         .get("org.opencontainers.image.ref.name")
         .filter(|n| n.contains(':') || n.contains('/'))
         .and_then(|n| Reference::parse_tagged(n).ok())
-        .filter(|r| r.tag().is_some())
+        .filter(|r| r.tag().is_some() && r.digest().is_none())
     {
         return vec![r];
     }
@@ -569,6 +574,7 @@ fn names_of(
         .map(|tags| {
             tags.iter()
                 .filter_map(|t| Reference::parse_tagged(t).ok())
+                .filter(|r| r.digest().is_none())
                 .collect()
         })
         .unwrap_or_default()

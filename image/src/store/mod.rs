@@ -360,6 +360,7 @@ impl Store {
     /// it; that image stays as a dangling one when it has no other name. Returns the image the
     /// name moved from, when it moved.
     pub fn tag(&self, image: &Image, reference: &Reference) -> Result<Option<Digest>> {
+        check_taggable(reference)?;
         let descriptor = self.descriptor_of(image)?;
         self.update(|ix| {
             if ix.entry(&image.manifest_digest).is_none() {
@@ -557,7 +558,10 @@ impl<'s> Lease<'s> {
     /// does. Each is (manifest bytes, names).
     pub fn commit_images(&self, images: &[(Vec<u8>, Vec<Reference>)]) -> Result<Committed> {
         let mut descriptors = Vec::new();
-        for (bytes, _) in images {
+        for (bytes, names) in images {
+            for n in names {
+                check_taggable(n)?;
+            }
             let manifest: ImageManifest = serde_json::from_slice(bytes)
                 .map_err(|e| Error::invalid("image manifest", e.to_string()))?;
             let config = Digest::try_from(manifest.config().digest())?;
@@ -616,6 +620,17 @@ impl<'s> Lease<'s> {
         }
         Ok(Committed { images: out, moved })
     }
+}
+
+/// A name must be a tag: a digest is what the content is, not a name that can point elsewhere.
+fn check_taggable(reference: &Reference) -> Result<()> {
+    if reference.tag().is_none() || reference.digest().is_some() {
+        return Err(Error::invalid(
+            reference.familiar(),
+            "refusing to create a tag with a digest reference",
+        ));
+    }
+    Ok(())
 }
 
 /// What [`Lease::commit_images`] did.

@@ -205,3 +205,16 @@ fn compressed_forms_are_remembered_merged_and_collected_with_their_layer() {
     store.gc(true).unwrap();
     assert!(store.compressed_forms(&diff_id).unwrap().is_empty());
 }
+
+#[test]
+fn digests_are_no_tags() {
+    let (_d, store) = store();
+    let a = image(&store, b"a", &["a"]);
+    let by_digest = Reference::parse(&format!("a@{}", a.manifest_digest)).unwrap();
+    let e = store.tag(&a, &by_digest).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("refusing to create a tag with a digest reference"),
+        "{e}"
+    );
+}
