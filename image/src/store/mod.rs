@@ -486,16 +486,19 @@ impl Store {
             let Ok(file) = OpenOptions::new().read(true).write(true).open(&path) else {
                 continue;
             };
-            if file.try_lock().is_err() {
+            // Locked, or unlinked meanwhile by its owner's exit or another cleaner: not ours.
+            if file.try_lock().is_err() || !same_file(&file, &path) {
                 continue;
             }
             // The owner is gone: its lock died with it. Remove the directory first, so a
             // directory never exists without its lock file.
             let dir = path.with_extension("");
-            if dir.exists() {
-                fs::remove_dir_all(&dir).at("removing stale temporary files", &dir)?;
-            }
-            fs::remove_file(&path).at("removing stale lock", &path)?;
+            let gone = |r: io::Result<()>| match r {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                r => r,
+            };
+            gone(fs::remove_dir_all(&dir)).at("removing stale temporary files", &dir)?;
+            gone(fs::remove_file(&path)).at("removing stale lock", &path)?;
         }
         Ok(())
     }
