@@ -391,7 +391,9 @@ impl Store {
 
     /// Starts writing blobs: holds off garbage collection until the lease is dropped.
     ///
-    /// Never call [`Store::gc`] while holding a lease: the collection would wait for it.
+    /// Take one lease per operation and hold it until the images are committed. Never call
+    /// [`Store::gc`] or take a second lease while holding one: a collection waiting for the
+    /// first would block the second, and so both.
     pub fn lease(&self) -> Result<Lease<'_>> {
         // Passing the gate first lets a waiting collection in: without it, a stream of
         // overlapping shared leases would keep the exclusive lock from ever being granted.
