@@ -153,6 +153,8 @@ impl<'s> Members<'s> {
                             Error::io(format!("loading archive member {raw:?}"), e)
                         }
                     })?;
+                    // A later member of the same name replaces an earlier one, as in tar.
+                    members.links.remove(&name);
                     members.files.insert(name, w.finish()?);
                 }
                 tar::EntryType::Symlink | tar::EntryType::Link => {
@@ -175,6 +177,7 @@ impl<'s> Members<'s> {
                             &format!("its link to {target:?} points outside the archive"),
                         ));
                     };
+                    members.files.remove(&name);
                     members.links.insert(name, inside);
                 }
                 tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
@@ -257,12 +260,16 @@ impl<'s> Members<'s> {
 
     /// Moves every checked blob into the store.
     fn place_all(&mut self) -> Result<()> {
-        for key in std::mem::take(&mut self.keep) {
-            if let Some(blob) = self.files.remove(&key) {
-                blob.place()?;
-            }
+        let mut batch: Vec<TempBlob<'s>> = std::mem::take(&mut self.keep)
+            .into_iter()
+            .filter_map(|key| self.files.remove(&key))
+            .collect();
+        batch.extend(self.verified.drain().map(|(_, b)| b));
+        // All synced before any is renamed: a failure leaves no blob of this load in place.
+        for blob in &mut batch {
+            blob.sync()?;
         }
-        for (_, blob) in self.verified.drain() {
+        for blob in batch {
             blob.place()?;
         }
         Ok(())

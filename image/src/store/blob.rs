@@ -38,8 +38,9 @@ impl<'s> BlobWriter<'s> {
         self.len() == 0
     }
 
-    /// Finishes writing and syncs the file, leaving it in the temporary area: the caller can
-    /// read it back (to decompress or parse it) and then place it or drop it.
+    /// Finishes writing, leaving the file in the temporary area: the caller can read it back (to
+    /// decompress or parse it) and then place it or drop it. It is synced only when placed, so
+    /// members that are read and dropped cost no fsync.
     pub fn finish(mut self) -> Result<TempBlob<'s>> {
         let out = self.out.take().expect("finish consumes the writer");
         let (buffered, (digest, size)) = out.finish();
@@ -49,13 +50,13 @@ impl<'s> BlobWriter<'s> {
                 e.into_error(),
             )
         })?;
-        file.sync_all()
-            .ctx(|| format!("syncing blob {}", self.temp.display()))?;
+        drop(file);
         Ok(TempBlob {
             store: self.store,
             path: std::mem::take(&mut self.temp),
             digest,
             size,
+            synced: false,
         })
     }
 
@@ -74,9 +75,23 @@ pub struct TempBlob<'s> {
     path: PathBuf,
     digest: Digest,
     size: u64,
+    synced: bool,
 }
 
 impl<'s> TempBlob<'s> {
+    /// Flushes the content to disk. [`TempBlob::place`] does this itself; calling it first on
+    /// every blob of a batch surfaces a late write error (a full disk on a filesystem that
+    /// allocates lazily) before any blob of the batch is in place.
+    pub fn sync(&mut self) -> Result<()> {
+        if !self.synced {
+            File::open(&self.path)
+                .and_then(|f| f.sync_all())
+                .ctx(|| format!("syncing blob {}", self.path.display()))?;
+            self.synced = true;
+        }
+        Ok(())
+    }
+
     /// The content's digest.
     pub fn digest(&self) -> &Digest {
         &self.digest
@@ -112,11 +127,11 @@ impl<'s> TempBlob<'s> {
     /// Moves the blob to `blobs/sha256/<hex>` (dropping it when that blob already exists).
     pub fn place(mut self) -> Result<(Digest, u64)> {
         let dest = self.store.blob_path(&self.digest);
-        let temp = std::mem::take(&mut self.path);
         if dest.exists() {
-            let _ = fs::remove_file(&temp);
             return Ok((self.digest.clone(), self.size));
         }
+        self.sync()?;
+        let temp = std::mem::take(&mut self.path);
         fs::rename(&temp, &dest)
             .ctx(|| format!("renaming {} to {}", temp.display(), dest.display()))?;
         sync_dir(dest.parent().expect("blob paths have a parent"))?;
