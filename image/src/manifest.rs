@@ -11,6 +11,8 @@ pub const LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 /// Media type of a docker image manifest (schema 2).
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+/// Media type of an uncompressed docker layer.
+pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
 /// Media type of a docker manifest list.
 pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 

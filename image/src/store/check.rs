@@ -202,7 +202,7 @@ impl Store {
         }
         for (i, (l, diff_id)) in manifest.layers().iter().zip(diff_ids).enumerate() {
             let uncompressed = l.media_type().to_string() == crate::manifest::LAYER_TAR
-                || l.media_type().to_string() == "application/vnd.docker.image.rootfs.diff.tar";
+                || l.media_type().to_string() == crate::manifest::DOCKER_LAYER_TAR;
             if uncompressed && l.digest().to_string() != diff_id.to_string() {
                 p(format!(
                     "layer {} is {}, but the config's diff ID is {diff_id}",

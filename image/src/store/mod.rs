@@ -663,7 +663,7 @@ fn open_lock_file(path: &Path) -> Result<File> {
 /// Whether a descriptor names an image manifest (not an index or something else).
 fn is_manifest(d: &Descriptor) -> bool {
     !matches!(d.media_type(), MediaType::ImageIndex)
-        && d.media_type().to_string() != "application/vnd.docker.distribution.manifest.list.v2+json"
+        && d.media_type().to_string() != crate::manifest::DOCKER_MANIFEST_LIST
 }
 
 /// Reads a JSON file of at most [`MAX_JSON_SIZE`] bytes.
