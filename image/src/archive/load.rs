@@ -142,6 +142,18 @@ impl<'s> Members<'s> {
             match entry_type {
                 tar::EntryType::Directory => {}
                 tar::EntryType::Regular | tar::EntryType::Continuous => {
+                    // Refused before a byte is spilled: a hostile archive could otherwise fill
+                    // the disk with a "manifest".
+                    let size = entry.header().size().unwrap_or(0);
+                    if is_metadata(&name) && size > MAX_JSON_SIZE {
+                        return Err(member_err(
+                            &raw,
+                            &format!(
+                                "it is {size} bytes, over the {} MiB limit for a JSON document",
+                                MAX_JSON_SIZE >> 20
+                            ),
+                        ));
+                    }
                     let mut w = lease.blob_writer()?;
                     io::copy(&mut entry, &mut w).map_err(|e| {
                         if e.kind() == io::ErrorKind::UnexpectedEof {
@@ -585,6 +597,16 @@ fn names_of(
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Whether a member is one of the archive's JSON documents rather than a blob or layer.
+fn is_metadata(name: &str) -> bool {
+    matches!(
+        name,
+        "manifest.json" | "index.json" | "oci-layout" | "repositories"
+    ) || (!name.contains('/') && name.ends_with(".json"))
+        || name.ends_with("/json")
+        || name.ends_with("/VERSION")
 }
 
 /// The digest a member's name carries: `blobs/sha256/<hex>`, `<hex>.json`, `<hex>/layer.tar`.
