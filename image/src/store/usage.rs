@@ -1,5 +1,6 @@
 //! Disk usage of the store, for `system df`: images (each blob counted once however many
-//! images share it), and the other folders bale keeps in the store when they exist.
+//! images share it), and the other folders bale keeps in the store when they exist; clearing the
+//! build cache folder for `system prune`.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -7,7 +8,7 @@ use std::path::Path;
 
 use super::{Image, Store};
 use crate::digest::Digest;
-use crate::error::Result;
+use crate::error::{IoContext, Result};
 
 /// One image's share of the disk.
 #[derive(Debug, Clone)]
@@ -85,6 +86,39 @@ impl Store {
             build_cache: folder_usage(&self.bale_dir().join("cache")),
             volumes: folder_usage(&self.bale_dir().join("volumes")),
         })
+    }
+
+    /// Empties the build cache folder (`bale/cache`), returning the names of the entries removed
+    /// and the bytes they held. A store without the folder has nothing to clear. Runs under the
+    /// collection lock so no build's lease overlaps it.
+    pub fn clear_build_cache(&self) -> Result<(Vec<String>, u64)> {
+        let dir = self.bale_dir().join("cache");
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return Ok((Vec::new(), 0));
+        };
+        let gate_path = self.bale_dir().join("gc-gate.lock");
+        let gate = super::open_lock_file(&gate_path)?;
+        gate.lock().at("locking", &gate_path)?;
+        let lock_path = self.bale_dir().join("gc.lock");
+        let lock = super::open_lock_file(&lock_path)?;
+        lock.lock().at("locking", &lock_path)?;
+        drop(gate);
+        let mut names = Vec::new();
+        let mut bytes = 0;
+        for e in entries {
+            let e = e.at("reading", &dir)?;
+            let path = e.path();
+            bytes += tree_size(&path);
+            let is_dir = e.file_type().at("reading", &path)?.is_dir();
+            if is_dir {
+                fs::remove_dir_all(&path).at("removing build cache entry", &path)?;
+            } else {
+                fs::remove_file(&path).at("removing build cache entry", &path)?;
+            }
+            names.push(e.file_name().to_string_lossy().into_owned());
+        }
+        names.sort();
+        Ok((names, bytes))
     }
 }
 
