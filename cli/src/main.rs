@@ -1,6 +1,7 @@
 //! The `bale` binary: turns arguments into library calls and results into text, nothing else.
 
 mod cmd;
+mod format;
 
 use std::process::ExitCode;
 
@@ -18,6 +19,18 @@ struct Cli {
 
 #[derive(clap::Subcommand, Debug)]
 enum Command {
+    /// Show the history of an image
+    History(cmd::history::Args),
+    /// Manage images
+    Image(cmd::image::Args),
+    /// List images
+    Images(cmd::images::Args),
+    /// Display detailed information on images
+    Inspect(cmd::inspect::Args),
+    /// Remove one or more images
+    Rmi(cmd::rmi::Args),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(cmd::tag::Args),
     /// Import the contents from a tarball to create a filesystem image
     Import(cmd::import::Args),
     /// Load images from a tar archive or STDIN
@@ -31,6 +44,12 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::History(args) => cmd::history::run(args, &cli.globals),
+        Command::Image(args) => cmd::image::run(args, &cli.globals),
+        Command::Images(args) => cmd::images::run(args, &cli.globals),
+        Command::Inspect(args) => cmd::inspect::run(args, &cli.globals),
+        Command::Rmi(args) => cmd::rmi::run(args, &cli.globals),
+        Command::Tag(args) => cmd::tag::run(args, &cli.globals),
         Command::Import(args) => cmd::import::run(args, &cli.globals),
         Command::Load(args) => cmd::load::run(args, &cli.globals),
         Command::Save(args) => cmd::save::run(args, &cli.globals),

@@ -1,9 +1,17 @@
 //! One module per command: its clap arguments and its `run`.
 
+pub mod filter;
+pub mod history;
+pub mod image;
+pub mod images;
 pub mod import;
+pub mod inspect;
 pub mod load;
+pub mod prune;
+pub mod rmi;
 pub mod save;
 pub mod system;
+pub mod tag;
 pub mod units;
 
 use std::path::PathBuf;

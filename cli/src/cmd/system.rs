@@ -22,6 +22,8 @@ enum SystemCommand {
     Check,
     /// Show disk usage of the store
     Df(DfArgs),
+    /// Remove unused images and the build cache
+    Prune(super::prune::Args),
 }
 
 #[derive(clap::Args, Debug)]
@@ -40,6 +42,7 @@ struct DfArgs {
 pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
     let store = globals.store()?;
     match args.command {
+        SystemCommand::Prune(prune) => super::prune::run_system(prune, globals),
         SystemCommand::Check => {
             let report = store.check()?;
             for p in &report.problems {
