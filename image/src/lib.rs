@@ -89,5 +89,6 @@ pub use digest::{Digest, HashingReader, HashingWriter};
 pub use error::{Error, Result};
 pub use reference::{Reference, ReferenceError};
 pub use store::{
-    BlobWriter, Committed, GcReport, Image, ImageMeta, Lease, Store, StoreIndex, default_root,
+    BlobWriter, Committed, GcReport, Image, ImageMeta, ImageSummary, Lease, ListedImage, Store,
+    StoreIndex, default_root,
 };

@@ -27,6 +27,7 @@ mod check;
 mod gc;
 mod index;
 mod meta;
+mod summary;
 mod usage;
 
 use std::fs::{self, File, OpenOptions};
@@ -42,6 +43,7 @@ pub use check::{CheckReport, Problem};
 pub use gc::GcReport;
 pub use index::{ANNOTATION_ALIAS, ANNOTATION_REF_NAME, IndexEntry, StoreIndex};
 pub use meta::{CompressedBlob, ImageMeta};
+pub use summary::{ImageSummary, ListedImage};
 pub use usage::{DiskUsage, ImageUsage};
 
 use crate::config::ImageConfig;

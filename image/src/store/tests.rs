@@ -10,7 +10,7 @@ fn store() -> (tempfile::TempDir, Store) {
 }
 
 /// Commits an image with one layer holding `content`.
-fn image(store: &Store, content: &[u8], names: &[&str]) -> Image {
+pub(super) fn image(store: &Store, content: &[u8], names: &[&str]) -> Image {
     let lease = store.lease().unwrap();
     let layer = lease.put_blob(content, None).unwrap();
     let mut config = ImageConfig::default();
