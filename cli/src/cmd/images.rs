@@ -4,7 +4,9 @@
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use bale_image::{Image, ImageConfig, Reference, Store};
+use std::collections::BTreeMap;
+
+use bale_image::{Digest, ListedImage, Reference, Store};
 
 use super::Globals;
 use super::filter::{Filters, parse_timestamp, path_match};
@@ -57,35 +59,35 @@ const HEADERS: &[(&str, &str)] = &[
     ("VirtualSize", "VIRTUAL SIZE"),
 ];
 
-/// An image with what listing and filtering need from its config.
+/// An image with what listing and filtering need.
 pub struct Listed {
-    /// The image.
-    pub image: Image,
-    /// Its config.
-    pub config: ImageConfig,
+    /// The image's index entry and summary.
+    pub image: ListedImage,
     /// When it was created, from the config.
     pub created: Option<SystemTime>,
-    /// Sum of its layers' uncompressed sizes (docker's image size).
-    pub size: u64,
 }
 
-/// Every image with its config, newest first (docker's order).
-pub fn list(store: &Store) -> anyhow::Result<Vec<Listed>> {
-    let mut out = Vec::new();
-    for image in store.images()? {
-        let (_, config) = store.config(&image)?;
-        let created = config
-            .created
-            .as_deref()
-            .and_then(bale_image::time::parse_rfc3339);
-        let size = image.manifest.layers().iter().map(|l| l.size()).sum();
-        out.push(Listed {
-            image,
-            config,
-            created,
-            size,
-        });
+impl Listed {
+    /// The config's labels.
+    pub fn labels(&self) -> Option<&BTreeMap<String, String>> {
+        self.image.summary.labels.as_ref()
     }
+}
+
+/// Every image, newest first (docker's order), from the index and the store's summaries.
+pub fn list(store: &Store) -> anyhow::Result<Vec<Listed>> {
+    let mut out: Vec<Listed> = store
+        .list_images()?
+        .into_iter()
+        .map(|image| Listed {
+            created: image
+                .summary
+                .created
+                .as_deref()
+                .and_then(bale_image::time::parse_rfc3339),
+            image,
+        })
+        .collect();
     out.sort_by_key(|l| std::cmp::Reverse(l.created));
     Ok(out)
 }
@@ -110,11 +112,11 @@ pub fn created_at(created: Option<SystemTime>) -> String {
 }
 
 /// The short (12 hex) or full (`sha256:...`) image ID.
-pub fn image_id(image: &Image, no_trunc: bool) -> String {
+pub fn image_id(id: &Digest, no_trunc: bool) -> String {
     if no_trunc {
-        image.id.to_string()
+        id.to_string()
     } else {
-        image.id.short().to_string()
+        id.short().to_string()
     }
 }
 
@@ -142,7 +144,7 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
         let image = store.resolve(name)?;
         Ok(images
             .iter()
-            .find(|l| l.image.id == image.id)
+            .find(|l| l.image.summary.id == image.id)
             .and_then(|l| l.created))
     };
     let mut before = Vec::new();
@@ -175,14 +177,8 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
     for l in &images {
         let is_dangling = l.image.names.is_empty();
         if dangling.is_some_and(|d| d != is_dangling)
-            || !filters.labels_match(
-                "label",
-                l.config.config.as_ref().and_then(|c| c.labels.as_ref()),
-            )
-            || !filters.labels_match(
-                "label!",
-                l.config.config.as_ref().and_then(|c| c.labels.as_ref()),
-            )
+            || !filters.labels_match("label", l.labels())
+            || !filters.labels_match("label!", l.labels())
             || before
                 .iter()
                 .any(|b| !matches!((l.created, b), (Some(c), Some(b)) if c < *b))
@@ -212,11 +208,11 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
                 ("Repository", repo),
                 ("Tag", tag),
                 ("Digest", digest),
-                ("ID", image_id(&l.image, args.no_trunc)),
+                ("ID", image_id(&l.image.summary.id, args.no_trunc)),
                 ("CreatedSince", since(l.created)),
                 ("CreatedAt", created_at(l.created)),
-                ("Size", human_size_with_precision(l.size, 3)),
-                ("VirtualSize", human_size(l.size)),
+                ("Size", human_size_with_precision(l.image.summary.size, 3)),
+                ("VirtualSize", human_size(l.image.summary.size)),
                 ("Containers", "N/A".into()),
                 ("SharedSize", "N/A".into()),
                 ("UniqueSize", "N/A".into()),

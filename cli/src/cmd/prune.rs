@@ -46,9 +46,9 @@ fn prune_images(store: &Store, all: bool, filters: &Filters) -> anyhow::Result<(
     }
     let mut lines = Vec::new();
     for l in list(store)? {
-        let labels = l.config.config.as_ref().and_then(|c| c.labels.as_ref());
+        let labels = l.labels();
         if (!all && !l.image.names.is_empty())
-            || !containers_using(store, &l.image).is_empty()
+            || !containers_using(store, &l.image.summary.id).is_empty()
             || !filters.labels_match("label", labels)
             || !filters.labels_match("label!", labels)
             || until.iter().any(|u| l.created.is_none_or(|c| c >= *u))
@@ -60,7 +60,7 @@ fn prune_images(store: &Store, all: bool, filters: &Filters) -> anyhow::Result<(
                 for n in names {
                     lines.push(format!("untagged: {}", n.familiar()));
                 }
-                let deleted = format!("deleted: {}", l.image.id);
+                let deleted = format!("deleted: {}", l.image.summary.id);
                 if !lines.contains(&deleted) {
                     lines.push(deleted);
                 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::process::ExitCode;
 
 use anyhow::bail;
-use bale_image::{Image, Reference, Store};
+use bale_image::{Digest, Image, Reference, Store};
 
 use super::Globals;
 
@@ -34,7 +34,7 @@ pub struct ContainerUse {
 
 /// The containers using `image`. bale does not run containers yet, so the store records none;
 /// when it does, this is the one place `rmi` and `prune` learn of them.
-pub fn containers_using(_store: &Store, _image: &Image) -> Vec<ContainerUse> {
+pub fn containers_using(_store: &Store, _image_id: &Digest) -> Vec<ContainerUse> {
     Vec::new()
 }
 
@@ -50,7 +50,7 @@ fn names_by_id(image: &Image, name: &str) -> bool {
 fn remove(store: &Store, name: &str, force: bool) -> anyhow::Result<Vec<String>> {
     let image = store.resolve(name)?;
     let short = image.id.short().to_string();
-    let users = containers_using(store, &image);
+    let users = containers_using(store, &image.id);
     let mut lines = Vec::new();
     if !names_by_id(&image, name) {
         let reference = Reference::parse_tagged(name)?;
