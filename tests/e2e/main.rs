@@ -2,5 +2,6 @@
 //! throwaway store, and asserts what a user would see.
 
 mod archive;
+mod images;
 mod store;
 mod util;

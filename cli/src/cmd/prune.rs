@@ -70,11 +70,8 @@ fn prune_images(store: &Store, all: bool, filters: &Filters) -> anyhow::Result<(
             Err(e) => return Err(e.into()),
         }
     }
-    let reclaimed = if lines.is_empty() {
-        0
-    } else {
-        store.gc(true)?.map_or(0, |r| r.reclaimed())
-    };
+    // Collect even when no image went: blobs an `rmi --no-prune` left are reclaimed here.
+    let reclaimed = store.gc(true)?.map_or(0, |r| r.reclaimed());
     Ok((lines, reclaimed))
 }
 
