@@ -565,3 +565,93 @@ fn history_lists_entries_newest_first_with_layer_sizes() {
     let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
     assert_eq!(v["Comment"], "Imported from -");
 }
+
+/// A tar archive of `members` (name, bytes), in memory.
+fn tar_of(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in members {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+fn sha256(data: &[u8]) -> String {
+    use sha2::Digest as _;
+    let d = sha2::Sha256::digest(data);
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn history_maps_layers_in_order_marks_missing_and_truncates_created_by() {
+    let env = Env::new();
+    let layer1 = tar_of(&[("a.txt", &[b'a'; 3000])]);
+    let layer2 = tar_of(&[("b.txt", b"b")]);
+    let (d1, d2) = (sha256(&layer1), sha256(&layer2));
+    let long = "/bin/sh -c apk add --no-cache build-base git curl\tand more packages";
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","created":"2020-01-01T00:00:00Z","config":{{"Cmd":["sh"]}},"rootfs":{{"type":"layers","diff_ids":["sha256:{d1}","sha256:{d2}"]}},"history":[{{"created":"2020-01-01T00:00:00Z","created_by":"/bin/sh -c #(nop) ADD file:abc in / "}},{{"created":"2020-01-01T00:00:00Z","created_by":"/bin/sh -c #(nop)  ENV A=1","empty_layer":true}},{{"created":"2020-01-01T00:00:00Z","created_by":"{}","comment":"buildkit.dockerfile.v0"}}]}}"#,
+        long.replace('\t', "\\t")
+    );
+    let id = sha256(config.as_bytes());
+    let manifest = format!(
+        r#"[{{"Config":"{id}.json","RepoTags":["hist:1"],"Layers":["{d1}.tar","{d2}.tar"]}}]"#
+    );
+    let archive = tar_of(&[
+        ("manifest.json", manifest.as_bytes()),
+        (&format!("{id}.json"), config.as_bytes()),
+        (&format!("{d1}.tar"), &layer1),
+        (&format!("{d2}.tar"), &layer2),
+    ]);
+    let path = env.path("hist.tar");
+    std::fs::write(&path, archive).unwrap();
+    run_ok(env.bale(["load", "-i"]).arg(&path));
+
+    let out = run_ok(&mut env.bale(["history", "hist:1"]));
+    let l = lines(&out);
+    assert_eq!(l.len(), 4, "{out}");
+    let truncated = format!("{}…", &long.replace('\t', " ")[..44]);
+    assert!(l[1].starts_with(&format!("{}   ", &id[..12])), "{out}");
+    assert!(l[1].contains(&truncated), "{out}");
+    assert_eq!((layer1.len(), layer2.len()), (4608, 2048));
+    assert!(
+        l[1].contains("   2.05kB    buildkit.dockerfile.v0"),
+        "{out}"
+    );
+    assert!(l[1].ends_with("buildkit.dockerfile.v0"), "{out}");
+    assert!(l[2].starts_with("<missing>      "), "{out}");
+    assert!(l[2].contains("   0B   "), "{out}");
+    assert!(l[3].starts_with("<missing>      "), "{out}");
+    assert!(l[3].contains(" years ago "), "{out}");
+    assert!(
+        l[3].contains(&format!("   {}kB   ", layer1.len() as f64 / 1000.0)) || l[3].contains("kB"),
+        "{out}"
+    );
+
+    let out = run_ok(&mut env.bale([
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}|{{.Size}}",
+        "-H=false",
+        "hist:1",
+    ]));
+    assert_eq!(
+        out,
+        format!(
+            "{}|{}\n/bin/sh -c #(nop)  ENV A=1|0\n/bin/sh -c #(nop) ADD file:abc in / |{}\n",
+            long.replace('\t', " "),
+            layer2.len(),
+            layer1.len()
+        )
+    );
+    assert_eq!(
+        run_ok(&mut env.bale(["history", "-q", "hist:1"])),
+        format!("{}\n<missing>\n<missing>\n", &id[..12])
+    );
+    let created = run_ok(&mut env.bale(["inspect", "-f", "{{.Created}}", "hist:1"]));
+    assert_eq!(created, "2020-01-01T00:00:00Z\n");
+}
