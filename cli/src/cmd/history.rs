@@ -86,7 +86,8 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
         entries.push((h, size));
     }
     entries.reverse();
-    let format = if args.quiet {
+    // As docker: -q replaces only the table format; an explicit template wins over it.
+    let format = if args.quiet && matches!(args.format.as_deref(), None | Some("table")) {
         Format::parse(Some("{{.ID}}"), DEFAULT)?
     } else {
         Format::parse(args.format.as_deref(), DEFAULT)?

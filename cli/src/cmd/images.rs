@@ -161,7 +161,8 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
         until.push(parse_timestamp(u, now)?);
     }
     let patterns = filters.get("reference");
-    let format = if args.quiet {
+    // As docker: -q replaces only the table format; an explicit template wins over it.
+    let format = if args.quiet && matches!(args.format.as_deref(), None | Some("table")) {
         Format::parse(Some("{{.ID}}"), DEFAULT)?
     } else {
         Format::parse(
