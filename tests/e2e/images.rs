@@ -97,6 +97,8 @@ fn images_lists_columns_newest_first_with_quiet_digests_and_no_trunc() {
     assert_eq!(cells[3], short(&busybox));
     let dangling_cells: Vec<&str> = dl[1].split_whitespace().collect();
     assert_eq!(dangling_cells[2], "<none>", "{digests}");
+    let named = run_ok(&mut env.bale(["images", "--format", "{{.Tag}} {{.Digest}}", "busybox"]));
+    assert_eq!(named, format!("latest {}\n", cells[2]));
 
     // `image ls` and `image list` are the same command, and a REPOSITORY[:TAG] argument filters.
     let ls = run_ok(&mut env.bale(["image", "list", "busybox"]));

@@ -174,6 +174,12 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
             },
         )?
     };
+    // As docker: a template that names the digest shows it without --digests.
+    let show_digests = args.digests
+        || args
+            .format
+            .as_deref()
+            .is_some_and(|f| f.contains("{{.Digest}}"));
     let mut rows = Vec::new();
     for l in &images {
         let is_dangling = l.image.names.is_empty();
@@ -223,7 +229,7 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
             rows.push(cells("<none>".into(), "<none>".into(), "<none>".into()));
         }
         for n in names {
-            let digest = if args.digests {
+            let digest = if show_digests {
                 l.image.manifest_digest.to_string()
             } else {
                 "<none>".to_string()
