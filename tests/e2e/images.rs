@@ -360,6 +360,16 @@ fn rmi_untags_deletes_and_refuses_as_docker_does() {
             short(&id)
         )
     );
+    // A digest reference names the image itself.
+    let digest = run_ok(&mut env.bale(["images", "--format", "{{.Digest}}", "other"]));
+    let err = run_fail(
+        &mut env.bale(["rmi", &format!("other@{}", digest.trim())]),
+        1,
+    );
+    assert!(
+        err.contains("image is referenced in multiple repositories"),
+        "{err}"
+    );
     // By name: only that name goes while others remain.
     assert_eq!(
         run_ok(&mut env.bale(["rmi", "other:1"])),

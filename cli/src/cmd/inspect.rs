@@ -149,7 +149,7 @@ fn build(store: &Store, image: &Image) -> anyhow::Result<Inspect> {
         created: config
             .created
             .as_deref()
-            .map_or_else(|| ZERO_TIME.to_string(), rfc3339_nano),
+            .map_or_else(String::new, rfc3339_nano),
         docker_version: extra_str(&config.extra, "docker_version"),
         author: config.author.clone().unwrap_or_default(),
         config: InspectConfig {

@@ -38,8 +38,13 @@ pub fn containers_using(_store: &Store, _image_id: &Digest) -> Vec<ContainerUse>
     Vec::new()
 }
 
-/// Whether `name` is how one writes an ID (or ID prefix) of `image` rather than one of its names.
+/// Whether `name` designates `image` itself (an ID, an ID prefix, or a `repo@digest`
+/// reference, which the store keeps as no name of its own) rather than one of its tags; such a
+/// removal takes every tag with it.
 fn names_by_id(image: &Image, name: &str) -> bool {
+    if Reference::parse(name).is_ok_and(|r| r.digest().is_some()) {
+        return true;
+    }
     let hex = name.strip_prefix("sha256:").unwrap_or(name);
     !hex.is_empty()
         && (image.id.hex().starts_with(hex) || image.manifest_digest.hex() == hex)
