@@ -99,7 +99,8 @@ impl Store {
         if changed || cache.len() != out.len() {
             cache.retain(|d, _| out.iter().any(|l| &l.manifest_digest == d));
             let bytes = serde_json::to_vec(&cache).expect("summaries encode");
-            self.write_atomic(&path, &bytes)?;
+            // Only a cache: a store the user may read but not write still lists, just slower.
+            let _ = self.write_atomic(&path, &bytes);
         }
         Ok(out)
     }
