@@ -79,6 +79,9 @@ fn images_lists_columns_newest_first_with_quiet_digests_and_no_trunc() {
         ]
     );
 
+    // An explicit template wins over -q, as in docker.
+    let templated = run_ok(&mut env.bale(["images", "-q", "--format", "{{.Tag}}", "app"]));
+    assert_eq!(templated, "2\n");
     let full = run_ok(&mut env.bale(["images", "--no-trunc", "-q"]));
     assert!(lines(&full).contains(&busybox.as_str()), "{full}");
 
