@@ -5,4 +5,7 @@ mod conformance;
 mod parse;
 mod parse_errors;
 mod shell_conformance;
+mod archive;
+mod images;
+mod store;
 mod util;
