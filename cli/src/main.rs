@@ -1,5 +1,7 @@
 //! The `bale` binary: turns arguments into library calls and results into text, nothing else.
 
+mod cmd;
+
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -8,14 +10,37 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(name = "bale", version, about, propagate_version = true)]
 struct Cli {
+    #[command(flatten)]
+    globals: cmd::Globals,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(clap::Subcommand, Debug)]
-enum Command {}
+enum Command {
+    /// Import the contents from a tarball to create a filesystem image
+    Import(cmd::import::Args),
+    /// Load images from a tar archive or STDIN
+    Load(cmd::load::Args),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(cmd::save::Args),
+    /// Manage the image store
+    System(cmd::system::Args),
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    let result = match cli.command {
+        Command::Import(args) => cmd::import::run(args, &cli.globals),
+        Command::Load(args) => cmd::load::run(args, &cli.globals),
+        Command::Save(args) => cmd::save::run(args, &cli.globals),
+        Command::System(args) => cmd::system::run(args, &cli.globals),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -22,7 +22,8 @@ pub fn fixture(rel: &str) -> PathBuf {
 /// `../shared/conformance` beside the workspace, when it exists.
 pub fn conformance_dir() -> Option<PathBuf> {
     let dir = workspace().join("../shared/conformance");
-    dir.is_dir().then(|| dir.canonicalize().expect("canonical conformance path"))
+    dir.is_dir()
+        .then(|| dir.canonicalize().expect("canonical conformance path"))
 }
 
 /// The `bale` binary under test.
@@ -47,9 +48,8 @@ pub fn skip(reason: &str) -> bool {
 
 /// Whether `tool` is on PATH.
 pub fn have(tool: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
 }
 
 /// Whether the tests run as root.
@@ -138,4 +138,93 @@ pub fn run_fail(cmd: &mut Command, code: i32) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stderr).expect("stderr is UTF-8")
+}
+
+/// Writes a busybox root filesystem as a tar to `path`: `/bin/busybox` (from Debian's
+/// busybox-static), a symlink in `/bin` for every applet `busybox --list` names, `/etc/passwd`
+/// and `/etc/group` with `root`, `nobody` and `app` (uid and gid 1000), `/root`, `/home/app`
+/// and `/tmp` (mode 1777). Owners are numeric and times fixed, so the same busybox always gives
+/// the same tar. Returns false (after [`skip`]) when busybox is missing.
+pub fn busybox_rootfs_tar(path: &Path) -> bool {
+    let busybox = Path::new("/bin/busybox");
+    if !busybox.is_file() {
+        return !skip("/bin/busybox is missing (install busybox-static)");
+    }
+    let list = Command::new(busybox)
+        .arg("--list")
+        .output()
+        .expect("busybox --list runs");
+    let mut applets: Vec<String> = String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|a| !a.is_empty() && *a != "busybox" && !a.contains('/'))
+        .map(String::from)
+        .collect();
+    applets.sort();
+    applets.dedup();
+
+    let file = std::fs::File::create(path).expect("create rootfs tar");
+    let mut tar = tar::Builder::new(std::io::BufWriter::new(file));
+    let mtime = 1_700_000_000;
+    let header = |kind: tar::EntryType, mode: u32, uid: u64, size: u64| {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(kind);
+        h.set_mode(mode);
+        h.set_uid(uid);
+        h.set_gid(uid);
+        h.set_size(size);
+        h.set_mtime(mtime);
+        h
+    };
+    let dir = |tar: &mut tar::Builder<_>, name: &str, mode: u32, uid: u64| {
+        let mut h = header(tar::EntryType::Directory, mode, uid, 0);
+        tar.append_data(&mut h, name, std::io::empty())
+            .expect("dir entry");
+    };
+    for (name, mode, uid) in [
+        ("bin/", 0o755, 0),
+        ("etc/", 0o755, 0),
+        ("home/", 0o755, 0),
+        ("home/app/", 0o755, 1000),
+        ("root/", 0o700, 0),
+        ("tmp/", 0o1777, 0),
+        ("var/", 0o755, 0),
+    ] {
+        dir(&mut tar, name, mode, uid);
+    }
+    let bytes = std::fs::read(busybox).expect("read busybox");
+    let mut h = header(tar::EntryType::Regular, 0o755, 0, bytes.len() as u64);
+    tar.append_data(&mut h, "bin/busybox", &bytes[..])
+        .expect("busybox entry");
+    for applet in applets {
+        let mut h = header(tar::EntryType::Symlink, 0o777, 0, 0);
+        tar.append_link(&mut h, format!("bin/{applet}"), "busybox")
+            .expect("applet link");
+    }
+    let passwd = "root:x:0:0:root:/root:/bin/sh\n\
+                  nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n\
+                  app:x:1000:1000:app:/home/app:/bin/sh\n";
+    let group = "root:x:0:\nnogroup:x:65534:\napp:x:1000:\n";
+    for (name, text) in [("etc/passwd", passwd), ("etc/group", group)] {
+        let mut h = header(tar::EntryType::Regular, 0o644, 0, text.len() as u64);
+        tar.append_data(&mut h, name, text.as_bytes())
+            .expect("etc entry");
+    }
+    tar.into_inner()
+        .expect("finish tar")
+        .into_inner()
+        .expect("flush tar");
+    true
+}
+
+/// Imports the busybox root filesystem ([`busybox_rootfs_tar`]) into `env`'s store as `name`
+/// (e.g. `busybox:latest`) and returns the image ID bale printed (`sha256:...`), or `None` when
+/// the test should stop because busybox is missing.
+pub fn import_busybox(env: &Env, name: &str) -> Option<String> {
+    let tar = env.path("busybox-rootfs.tar");
+    if !tar.exists() && !busybox_rootfs_tar(&tar) {
+        return None;
+    }
+    let out = run_ok(&mut env.bale(["import".as_ref(), tar.as_os_str(), name.as_ref()]));
+    Some(out.trim().to_string())
 }
