@@ -22,8 +22,14 @@ enum Command {
     Import(cmd::import::Args),
     /// Load images from a tar archive or STDIN
     Load(cmd::load::Args),
+    /// Log in to a registry
+    Login(cmd::login::Args),
+    /// Log out from a registry
+    Logout(cmd::logout::Args),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
     Save(cmd::save::Args),
+    /// Search Docker Hub (or the registry TERM names) for images
+    Search(cmd::search::Args),
     /// Manage the image store
     System(cmd::system::Args),
 }
@@ -34,6 +40,9 @@ fn main() -> ExitCode {
         Command::Import(args) => cmd::import::run(args, &cli.globals),
         Command::Load(args) => cmd::load::run(args, &cli.globals),
         Command::Save(args) => cmd::save::run(args, &cli.globals),
+        Command::Login(args) => cmd::login::run(args, &cli.globals),
+        Command::Logout(args) => cmd::logout::run(args, &cli.globals),
+        Command::Search(args) => cmd::search::run(args, &cli.globals),
         Command::System(args) => cmd::system::run(args, &cli.globals),
     };
     match result {

@@ -193,7 +193,23 @@ impl Registry {
             return Ok(());
         }
         let url = format!("{}/v2/", conn.base);
-        let response = self.send(Method::GET, &url, &[], ReqBody::Empty, &[])?;
+        // A token server's refusal is reported against `/v2/`, as docker reports it.
+        let response = self
+            .send(Method::GET, &url, &[], ReqBody::Empty, &[])
+            .map_err(|e| match e {
+                Error::Status {
+                    method,
+                    status,
+                    errors,
+                    ..
+                } => Error::Status {
+                    method,
+                    url: url.clone(),
+                    status,
+                    errors,
+                },
+                other => other,
+            })?;
         if response.status().is_success() {
             Ok(())
         } else {

@@ -10,7 +10,9 @@
 //! ```
 //!
 //! Entries are `host[:port]` names, or CIDR ranges that match registries named by IP address.
-//! Loopback registries (`localhost`, `127.0.0.0/8`, `::1`) are always insecure, as in docker.
+//! Loopback registries (`localhost`, `127.0.0.0/8`, `::1`) are insecure too, as in docker,
+//! unless `BALE_LOOPBACK_INSECURE=false`: then they get verified TLS like any other registry,
+//! which is how a private CA setup can be tried out on one machine.
 //!
 //! TLS material follows docker's `certs.d` layout: `DIR/HOST[:PORT]/*.crt` are extra CA
 //! certificates, `*.cert` with the matching `*.key` a client certificate. The folders searched
@@ -32,6 +34,8 @@ pub struct Settings {
     pub certs_dirs: Vec<PathBuf>,
     /// The `User-Agent` header.
     pub user_agent: String,
+    /// Whether loopback registries are insecure without being listed (docker's default).
+    pub loopback_insecure: bool,
 }
 
 impl Default for Settings {
@@ -40,6 +44,9 @@ impl Default for Settings {
             insecure_registries: Vec::new(),
             certs_dirs: default_certs_dirs(),
             user_agent: format!("bale/{}", env!("CARGO_PKG_VERSION")),
+            loopback_insecure: std::env::var("BALE_LOOPBACK_INSECURE")
+                .map(|v| !matches!(v.as_str(), "0" | "false" | "no"))
+                .unwrap_or(true),
         }
     }
 }
@@ -85,7 +92,7 @@ impl Settings {
 
     /// Whether `host` may be reached without verified TLS.
     pub fn is_insecure(&self, host: &RegistryHost) -> bool {
-        if host.is_loopback() {
+        if self.loopback_insecure && host.is_loopback() {
             return true;
         }
         let ip = host.hostname().parse::<IpAddr>().ok();
@@ -196,6 +203,7 @@ mod tests {
     fn insecure_matching() {
         let s = Settings {
             insecure_registries: vec!["reg.lan:5000".into(), "10.1.0.0/16".into()],
+            loopback_insecure: true,
             ..Settings::default()
         };
         let h = |n: &str| RegistryHost::parse(n).unwrap();

@@ -1,4 +1,6 @@
 //! End-to-end tests: each module drives the real `bale` binary against real fixtures, in a
 //! throwaway store, and asserts what a user would see.
 
+mod registry;
+mod registry_util;
 mod util;

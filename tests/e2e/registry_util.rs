@@ -1,0 +1,456 @@
+//! Registries for the end-to-end tests, all on 127.0.0.1: the real `docker-registry`
+//! (distribution) with plain HTTP, TLS from a throwaway CA, htpasswd or token auth; a tiny
+//! scriptable HTTP server for fakes (Docker Hub's search API, token servers); and a raw HTTP
+//! client to seed registries without going through bale.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use crate::util;
+
+/// A free TCP port on 127.0.0.1 (bound then released; the race with other tests is harmless
+/// in practice since the kernel hands out ports round-robin).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind 127.0.0.1:0")
+        .local_addr()
+        .expect("local address")
+        .port()
+}
+
+/// Runs a command, panicking with its output when it fails.
+pub fn sh(cmd: &mut Command) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA and a server certificate it signed for 127.0.0.1 and localhost.
+pub struct TestCa {
+    /// The CA certificate (PEM).
+    pub ca_cert: PathBuf,
+    /// The server certificate (PEM).
+    pub server_cert: PathBuf,
+    /// The server's private key (PEM).
+    pub server_key: PathBuf,
+    /// The CA's private key (PEM), to sign more.
+    pub ca_key: PathBuf,
+}
+
+/// Makes a CA and a server certificate in `dir` with openssl.
+pub fn make_ca(dir: &Path) -> TestCa {
+    std::fs::create_dir_all(dir).expect("cert dir");
+    let p = |n: &str| dir.join(n);
+    sh(Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args(["-subj", "/CN=bale test CA"])
+        .args(["-addext", "basicConstraints=critical,CA:TRUE"])
+        .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        .arg("-keyout")
+        .arg(p("ca.key"))
+        .arg("-out")
+        .arg(p("ca.crt")));
+    sh(Command::new("openssl")
+        .args([
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(p("server.key"))
+        .arg("-out")
+        .arg(p("server.csr")));
+    std::fs::write(
+        p("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("ext.cnf");
+    sh(Command::new("openssl")
+        .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
+        .arg("-in")
+        .arg(p("server.csr"))
+        .arg("-CA")
+        .arg(p("ca.crt"))
+        .arg("-CAkey")
+        .arg(p("ca.key"))
+        .arg("-extfile")
+        .arg(p("ext.cnf"))
+        .arg("-out")
+        .arg(p("server.crt")));
+    TestCa {
+        ca_cert: p("ca.crt"),
+        server_cert: p("server.crt"),
+        server_key: p("server.key"),
+        ca_key: p("ca.key"),
+    }
+}
+
+/// How a test registry authenticates.
+pub enum RegistryAuth {
+    /// Anyone may do anything.
+    None,
+    /// htpasswd with one user.
+    Htpasswd {
+        /// The user.
+        user: String,
+        /// Their password.
+        password: String,
+    },
+    /// Bearer tokens from `realm`, signed by a key whose certificate `root_bundle` holds.
+    Token {
+        /// The token server.
+        realm: String,
+        /// The `service` the tokens are for.
+        service: String,
+        /// The `iss` the tokens carry.
+        issuer: String,
+        /// The certificate bundle the registry trusts for token signatures.
+        root_bundle: PathBuf,
+    },
+}
+
+/// A running `docker-registry`, killed when dropped.
+pub struct TestRegistry {
+    child: Child,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    /// Its storage, config and log live here.
+    pub dir: PathBuf,
+    /// Whether it serves TLS.
+    pub tls: bool,
+}
+
+impl TestRegistry {
+    /// Starts a registry with `auth`, over TLS with `tls` when given. Returns `None` (after
+    /// [`util::skip`]) when `docker-registry` is not installed.
+    pub fn start(dir: &Path, auth: RegistryAuth, tls: Option<&TestCa>) -> Option<TestRegistry> {
+        if !util::have("docker-registry") {
+            util::skip("docker-registry is not installed (apt-get install docker-registry)");
+            return None;
+        }
+        std::fs::create_dir_all(dir.join("storage")).expect("storage dir");
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n\
+             storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
+             http:\n  addr: {addr}\n",
+            dir.join("storage").display()
+        );
+        if let Some(ca) = tls {
+            config.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                ca.server_cert.display(),
+                ca.server_key.display()
+            ));
+        }
+        match auth {
+            RegistryAuth::None => {}
+            RegistryAuth::Htpasswd { user, password } => {
+                let out = Command::new("htpasswd")
+                    .args(["-Bbn", &user, &password])
+                    .output()
+                    .expect("htpasswd (apache2-utils) runs");
+                assert!(out.status.success(), "htpasswd failed");
+                let file = dir.join("htpasswd");
+                std::fs::write(&file, &out.stdout).expect("htpasswd file");
+                config.push_str(&format!(
+                    "auth:\n  htpasswd:\n    realm: basic-realm\n    path: {}\n",
+                    file.display()
+                ));
+            }
+            RegistryAuth::Token {
+                realm,
+                service,
+                issuer,
+                root_bundle,
+            } => {
+                config.push_str(&format!(
+                    "auth:\n  token:\n    realm: {realm}\n    service: {service}\n    \
+                     issuer: {issuer}\n    rootcertbundle: {}\n",
+                    root_bundle.display()
+                ));
+            }
+        }
+        let config_path = dir.join("config.yml");
+        std::fs::write(&config_path, config).expect("registry config");
+        let log = std::fs::File::create(dir.join("registry.log")).expect("registry log");
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("docker-registry starts");
+        let registry = TestRegistry {
+            child,
+            addr: addr.clone(),
+            dir: dir.to_path_buf(),
+            tls: tls.is_some(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(&addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not listen on {addr}:\n{}",
+                registry.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(registry)
+    }
+
+    /// What the registry logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("registry.log")).unwrap_or_default()
+    }
+
+    /// Uploads a small image (one layer, one config) as `repo:tag` over plain HTTP without
+    /// authentication, bypassing bale. Returns the manifest's digest.
+    pub fn seed_image(&self, repo: &str, tag: &str) -> String {
+        assert!(!self.tls, "seed_image speaks plain HTTP only");
+        let layer = format!("layer of {repo}:{tag}").into_bytes();
+        let config =
+            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#
+                .to_vec();
+        let layer_digest = self.seed_blob(repo, &layer);
+        let config_digest = self.seed_blob(repo, &config);
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer_digest}","size":{}}}]}}"#,
+            config.len(),
+            layer.len()
+        );
+        let (status, _, body) = http(
+            "PUT",
+            &self.addr,
+            &format!("/v2/{repo}/manifests/{tag}"),
+            &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+            manifest.as_bytes(),
+        );
+        assert_eq!(
+            status,
+            201,
+            "manifest PUT: {}",
+            String::from_utf8_lossy(&body)
+        );
+        sha256(manifest.as_bytes())
+    }
+
+    fn seed_blob(&self, repo: &str, data: &[u8]) -> String {
+        let digest = sha256(data);
+        let (status, headers, _) = http(
+            "POST",
+            &self.addr,
+            &format!("/v2/{repo}/blobs/uploads/"),
+            &[],
+            b"",
+        );
+        assert_eq!(status, 202, "blob upload POST");
+        let location = header(&headers, "location").expect("Location");
+        let path = location
+            .strip_prefix(&format!("http://{}", self.addr))
+            .unwrap_or(&location)
+            .to_string();
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let (status, _, body) = http(
+            "PUT",
+            &self.addr,
+            &format!("{path}{sep}digest={digest}"),
+            &[("Content-Type", "application/octet-stream")],
+            data,
+        );
+        assert_eq!(status, 201, "blob PUT: {}", String::from_utf8_lossy(&body));
+        digest
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `sha256:<hex>` of `data`.
+pub fn sha256(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+/// The value of header `name` (case-insensitive).
+pub fn header(headers: &[(String, String)], name: &str) -> Option<String> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.clone())
+}
+
+/// One plain HTTP/1.1 request to `addr`; returns status, headers and body.
+pub fn http(
+    method: &str,
+    addr: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (n, v) in headers {
+        request.push_str(&format!("{n}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).expect("send head");
+    stream.write_all(body).expect("send body");
+    let mut reader = BufReader::new(stream);
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).expect("status line");
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status code");
+    let mut response_headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("header line");
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((n, v)) = line.split_once(':') {
+            response_headers.push((n.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    let mut body = Vec::new();
+    match header(&response_headers, "content-length").and_then(|l| l.parse::<usize>().ok()) {
+        Some(len) => {
+            body.resize(len, 0);
+            reader.read_exact(&mut body).expect("body");
+        }
+        None => {
+            let _ = reader.read_to_end(&mut body);
+        }
+    }
+    (status, response_headers, body)
+}
+
+/// A request a [`FakeServer`] received.
+#[derive(Debug, Clone)]
+pub struct SeenRequest {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// Path and query.
+    pub target: String,
+    /// Headers, names lower-cased.
+    pub headers: Vec<(String, String)>,
+}
+
+/// An answer from a [`FakeServer`] handler: status, headers, body.
+pub type FakeAnswer = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// A plain HTTP server on 127.0.0.1 answering each request with `handler`, one connection at
+/// a time, `Connection: close`. Bytes that are not HTTP (a TLS handshake) get a 400.
+pub struct FakeServer {
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    /// Every request received, in order.
+    pub seen: Arc<Mutex<Vec<SeenRequest>>>,
+}
+
+impl FakeServer {
+    /// Starts the server on a thread that lives as long as the test process.
+    pub fn start(handler: impl Fn(&SeenRequest) -> FakeAnswer + Send + 'static) -> FakeServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake server");
+        let addr = listener.local_addr().expect("address").to_string();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let _ = serve_one(stream, &handler, &log);
+            }
+        });
+        FakeServer { addr, seen }
+    }
+
+    /// The requests received so far.
+    pub fn requests(&self) -> Vec<SeenRequest> {
+        self.seen.lock().expect("request log").clone()
+    }
+}
+
+fn serve_one(
+    stream: TcpStream,
+    handler: &impl Fn(&SeenRequest) -> FakeAnswer,
+    log: &Mutex<Vec<SeenRequest>>,
+) -> std::io::Result<()> {
+    let mut writer = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    let mut first = String::new();
+    if reader.read_line(&mut first).is_err() || !first.ends_with("\r\n") {
+        writer.write_all(
+            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        )?;
+        return Ok(());
+    }
+    let mut parts = first.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_string();
+    let target = parts.next().unwrap_or_default().to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((n, v)) = line.split_once(':') {
+            headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+    if let Some(len) = header(&headers, "content-length").and_then(|l| l.parse::<u64>().ok()) {
+        std::io::copy(&mut (&mut reader).take(len), &mut std::io::sink())?;
+    }
+    let request = SeenRequest {
+        method,
+        target,
+        headers,
+    };
+    log.lock().expect("request log").push(request.clone());
+    let (status, answer_headers, body) = handler(&request);
+    let mut head = format!(
+        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (n, v) in answer_headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    writer.write_all(head.as_bytes())?;
+    writer.write_all(&body)?;
+    writer.flush()
+}
