@@ -26,6 +26,8 @@ enum Command {
     Login(cmd::login::Args),
     /// Log out from a registry
     Logout(cmd::logout::Args),
+    /// Download an image from a registry
+    Pull(cmd::pull::Args),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
     Save(cmd::save::Args),
     /// Search Docker Hub (or the registry TERM names) for images
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         Command::Save(args) => cmd::save::run(args, &cli.globals),
         Command::Login(args) => cmd::login::run(args, &cli.globals),
         Command::Logout(args) => cmd::logout::run(args, &cli.globals),
+        Command::Pull(args) => cmd::pull::run(args, &cli.globals),
         Command::Search(args) => cmd::search::run(args, &cli.globals),
         Command::System(args) => cmd::system::run(args, &cli.globals),
     };

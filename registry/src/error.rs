@@ -112,6 +112,9 @@ pub enum Error {
         /// What it said or why it could not run.
         message: String,
     },
+    /// The image store refused or failed.
+    #[error(transparent)]
+    Store(#[from] bale_image::Error),
     /// A TLS certificate or key under `certs.d` that cannot be used.
     #[error("{}: {message}", path.display())]
     Certificate {

@@ -8,6 +8,7 @@
 //! - [`credentials`]: docker's `config.json` and `docker-credential-*` helpers.
 //! - [`client`]: a [`Registry`] session: endpoint choice, authentication, retries.
 //! - [`api`]: manifests, blobs, uploads, mounts, tags and the catalog.
+//! - [`pull`]: a registry image into the store.
 //! - [`search`]: Docker Hub's search and a catalog search for other registries.
 //!
 //! ```
@@ -27,6 +28,7 @@ pub mod client;
 pub mod credentials;
 pub mod error;
 pub mod host;
+pub mod pull;
 pub mod search;
 pub mod settings;
 

@@ -1,6 +1,7 @@
 //! End-to-end tests: each module drives the real `bale` binary against real fixtures, in a
 //! throwaway store, and asserts what a user would see.
 
+mod pull;
 mod registry;
 mod registry_util;
 mod util;

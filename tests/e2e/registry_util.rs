@@ -138,6 +138,8 @@ pub struct TestRegistry {
     pub dir: PathBuf,
     /// Whether it serves TLS.
     pub tls: bool,
+    /// The `Authorization` header seeding requests send (htpasswd registries).
+    pub seed_auth: Option<String>,
 }
 
 impl TestRegistry {
@@ -164,9 +166,15 @@ impl TestRegistry {
                 ca.server_key.display()
             ));
         }
+        let mut seed_auth = None;
         match auth {
             RegistryAuth::None => {}
             RegistryAuth::Htpasswd { user, password } => {
+                use base64::Engine;
+                seed_auth = Some(format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+                ));
                 let out = Command::new("htpasswd")
                     .args(["-Bbn", &user, &password])
                     .output()
@@ -208,6 +216,7 @@ impl TestRegistry {
             addr: addr.clone(),
             dir: dir.to_path_buf(),
             tls: tls.is_some(),
+            seed_auth,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(&addr).is_err() {
@@ -226,27 +235,52 @@ impl TestRegistry {
         std::fs::read_to_string(self.dir.join("registry.log")).unwrap_or_default()
     }
 
-    /// Uploads a small image (one layer, one config) as `repo:tag` over plain HTTP without
-    /// authentication, bypassing bale. Returns the manifest's digest.
-    pub fn seed_image(&self, repo: &str, tag: &str) -> String {
-        assert!(!self.tls, "seed_image speaks plain HTTP only");
-        let layer = format!("layer of {repo}:{tag}").into_bytes();
-        let config =
-            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#
-                .to_vec();
+    /// Uploads a small image (one tar layer holding `hello.txt`, one config) as `repo:tag`
+    /// over plain HTTP, bypassing bale. Returns the manifest's digest and the layer's digest.
+    pub fn seed_image(&self, repo: &str, tag: &str) -> (String, String) {
+        self.seed_platform_image(repo, tag, "amd64")
+    }
+
+    /// [`TestRegistry::seed_image`] for an `architecture` (the layer's content names it).
+    pub fn seed_platform_image(
+        &self,
+        repo: &str,
+        tag: &str,
+        architecture: &str,
+    ) -> (String, String) {
+        let layer = tar_with(&format!("hello from {repo}:{tag} on {architecture}\n"));
         let layer_digest = self.seed_blob(repo, &layer);
+        let config = format!(
+            r#"{{"architecture":"{architecture}","os":"linux","config":{{"Cmd":["/bin/sh"]}},"rootfs":{{"type":"layers","diff_ids":["{layer_digest}"]}},"history":[{{"created_by":"seed"}}]}}"#
+        )
+        .into_bytes();
         let config_digest = self.seed_blob(repo, &config);
         let manifest = format!(
             r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer_digest}","size":{}}}]}}"#,
             config.len(),
             layer.len()
         );
+        self.seed_manifest(
+            repo,
+            tag,
+            "application/vnd.oci.image.manifest.v1+json",
+            manifest.as_bytes(),
+        );
+        (sha256(manifest.as_bytes()), layer_digest)
+    }
+
+    /// Puts a manifest or index as `repo:reference`.
+    pub fn seed_manifest(&self, repo: &str, reference: &str, media_type: &str, bytes: &[u8]) {
+        let mut headers = vec![("Content-Type", media_type)];
+        if let Some(a) = &self.seed_auth {
+            headers.push(("Authorization", a.as_str()));
+        }
         let (status, _, body) = http(
             "PUT",
             &self.addr,
-            &format!("/v2/{repo}/manifests/{tag}"),
-            &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
-            manifest.as_bytes(),
+            &format!("/v2/{repo}/manifests/{reference}"),
+            &headers,
+            bytes,
         );
         assert_eq!(
             status,
@@ -254,16 +288,20 @@ impl TestRegistry {
             "manifest PUT: {}",
             String::from_utf8_lossy(&body)
         );
-        sha256(manifest.as_bytes())
     }
 
     fn seed_blob(&self, repo: &str, data: &[u8]) -> String {
         let digest = sha256(data);
+        let auth: Vec<(&str, &str)> = self
+            .seed_auth
+            .as_deref()
+            .map(|a| vec![("Authorization", a)])
+            .unwrap_or_default();
         let (status, headers, _) = http(
             "POST",
             &self.addr,
             &format!("/v2/{repo}/blobs/uploads/"),
-            &[],
+            &auth,
             b"",
         );
         assert_eq!(status, 202, "blob upload POST");
@@ -273,16 +311,32 @@ impl TestRegistry {
             .unwrap_or(&location)
             .to_string();
         let sep = if path.contains('?') { '&' } else { '?' };
+        let mut put_headers = vec![("Content-Type", "application/octet-stream")];
+        put_headers.extend(auth.iter().copied());
         let (status, _, body) = http(
             "PUT",
             &self.addr,
             &format!("{path}{sep}digest={digest}"),
-            &[("Content-Type", "application/octet-stream")],
+            &put_headers,
             data,
         );
         assert_eq!(status, 201, "blob PUT: {}", String::from_utf8_lossy(&body));
         digest
     }
+}
+
+/// A tar archive holding one file, `hello.txt`, with `content`.
+pub fn tar_with(content: &str) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(content.len() as u64);
+    header.set_mode(0o644);
+    header.set_mtime(0);
+    header.set_cksum();
+    builder
+        .append_data(&mut header, "hello.txt", content.as_bytes())
+        .expect("tar entry");
+    builder.into_inner().expect("tar archive")
 }
 
 impl Drop for TestRegistry {

@@ -4,6 +4,7 @@ pub mod import;
 pub mod load;
 pub mod login;
 pub mod logout;
+pub mod pull;
 pub mod save;
 pub mod search;
 pub mod system;
