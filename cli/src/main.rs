@@ -28,6 +28,8 @@ enum Command {
     Logout(cmd::logout::Args),
     /// Download an image from a registry
     Pull(cmd::pull::Args),
+    /// Upload an image to a registry
+    Push(cmd::push::Args),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
     Save(cmd::save::Args),
     /// Search Docker Hub (or the registry TERM names) for images
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
         Command::Login(args) => cmd::login::run(args, &cli.globals),
         Command::Logout(args) => cmd::logout::run(args, &cli.globals),
         Command::Pull(args) => cmd::pull::run(args, &cli.globals),
+        Command::Push(args) => cmd::push::run(args, &cli.globals),
         Command::Search(args) => cmd::search::run(args, &cli.globals),
         Command::System(args) => cmd::system::run(args, &cli.globals),
     };

@@ -9,6 +9,7 @@
 //! - [`client`]: a [`Registry`] session: endpoint choice, authentication, retries.
 //! - [`api`]: manifests, blobs, uploads, mounts, tags and the catalog.
 //! - [`pull`]: a registry image into the store.
+//! - [`push`]: a store image to a registry, compressing layers on the way.
 //! - [`search`]: Docker Hub's search and a catalog search for other registries.
 //!
 //! ```
@@ -29,6 +30,7 @@ pub mod credentials;
 pub mod error;
 pub mod host;
 pub mod pull;
+pub mod push;
 pub mod search;
 pub mod settings;
 

@@ -2,6 +2,7 @@
 //! throwaway store, and asserts what a user would see.
 
 mod pull;
+mod push;
 mod registry;
 mod registry_util;
 mod util;

@@ -5,6 +5,7 @@ pub mod load;
 pub mod login;
 pub mod logout;
 pub mod pull;
+pub mod push;
 pub mod save;
 pub mod search;
 pub mod system;
