@@ -5,4 +5,5 @@ mod pull;
 mod push;
 mod registry;
 mod registry_util;
+mod token_auth;
 mod util;

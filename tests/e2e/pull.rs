@@ -3,7 +3,7 @@
 
 use std::process::Stdio;
 
-use crate::registry_util::{FakeServer, RegistryAuth, TestRegistry, sha256, tar_with};
+use crate::registry_util::{FakeServer, RegistryAuth, TRUNCATE, TestRegistry, sha256, tar_with};
 use crate::util::{Env, run_fail, run_ok};
 
 fn short(digest: &str) -> &str {
@@ -251,4 +251,96 @@ fn pull_refuses_corrupted_layer() {
             .join(&layer_digest["sha256:".len()..])
             .exists()
     );
+}
+
+/// A fake registry serving one image whose layer download drops after `cut` bytes on the
+/// first try; with `ranges`, later tries honour `Range`, else they send everything again.
+fn flaky_registry(ranges: bool) -> (FakeServer, String) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let layer = tar_with(&"resumable content\n".repeat(400));
+    let layer_digest = sha256(&layer);
+    let config = format!(
+        r#"{{"architecture":"{}","os":"linux","rootfs":{{"type":"layers","diff_ids":["{layer_digest}"]}}}}"#,
+        host_arch()
+    )
+    .into_bytes();
+    let config_digest = sha256(&config);
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer_digest}","size":{}}}]}}"#,
+        config.len(),
+        layer.len()
+    );
+    let tries = AtomicUsize::new(0);
+    let (ld, cd) = (layer_digest.clone(), config_digest);
+    let fake = FakeServer::start(move |req| {
+        let t = req.target.as_str();
+        if t == "/v2/" {
+            return (200, vec![], b"{}".to_vec());
+        }
+        if t == "/v2/flaky/manifests/1" {
+            let ct = "application/vnd.oci.image.manifest.v1+json".to_string();
+            return (
+                200,
+                vec![("Content-Type".into(), ct)],
+                manifest.clone().into_bytes(),
+            );
+        }
+        if t == format!("/v2/flaky/blobs/{cd}") {
+            return (200, vec![], config.clone());
+        }
+        if t != format!("/v2/flaky/blobs/{ld}") {
+            return (404, vec![], Vec::new());
+        }
+        if tries.fetch_add(1, Ordering::SeqCst) == 0 {
+            return (200, vec![(TRUNCATE.into(), "1000".into())], layer.clone());
+        }
+        let range = crate::registry_util::header(&req.headers, "range");
+        match range.and_then(|r| {
+            r.strip_prefix("bytes=")?
+                .strip_suffix('-')?
+                .parse::<usize>()
+                .ok()
+        }) {
+            Some(from) if ranges => (
+                206,
+                vec![(
+                    "Content-Range".into(),
+                    format!("bytes {from}-{}/{}", layer.len() - 1, layer.len()),
+                )],
+                layer[from..].to_vec(),
+            ),
+            _ => (200, vec![], layer.clone()),
+        }
+    });
+    (fake, layer_digest)
+}
+
+#[test]
+fn pull_resumes_dropped_download() {
+    for ranges in [true, false] {
+        let (fake, layer_digest) = flaky_registry(ranges);
+        let env = Env::new();
+        let out = run_ok(&mut env.bale(["pull", &format!("{}/flaky:1", fake.addr)]));
+        assert!(
+            out.contains(&format!("{}: Pull complete", short(&layer_digest))),
+            "{out}"
+        );
+        let blob_gets: Vec<_> = fake
+            .requests()
+            .into_iter()
+            .filter(|r| r.target.ends_with(&layer_digest))
+            .collect();
+        assert_eq!(blob_gets.len(), 2, "{blob_gets:?}");
+        assert_eq!(
+            crate::registry_util::header(&blob_gets[1].headers, "range").as_deref(),
+            Some("bytes=1000-"),
+            "ranges={ranges}"
+        );
+        assert!(
+            env.root()
+                .join("blobs/sha256")
+                .join(&layer_digest["sha256:".len()..])
+                .exists()
+        );
+    }
 }

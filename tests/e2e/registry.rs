@@ -265,9 +265,8 @@ fn credential_helper_protocol() {
 
 #[test]
 fn login_bearer_token_server() {
-    // distribution's token auth wants JWTs signed by a certificate chain; the bearer flow
-    // itself (challenge, realm, service, basic credentials to the token server, token reuse)
-    // is pinned here against a fake registry and token server.
+    // The token refusal's wording (`details`) and the `service` parameter, against a fake
+    // registry; `token_auth.rs` runs the real registry with signed tokens.
     let fake = FakeServer::start(|req| {
         let auth = crate::registry_util::header(&req.headers, "authorization").unwrap_or_default();
         let json = |v: serde_json::Value| v.to_string().into_bytes();

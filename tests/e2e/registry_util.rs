@@ -422,6 +422,9 @@ pub struct SeenRequest {
     pub headers: Vec<(String, String)>,
 }
 
+/// A header a [`FakeServer`] handler adds to send only the first N bytes of its body.
+pub const TRUNCATE: &str = "X-Fake-Truncate";
+
 /// An answer from a [`FakeServer`] handler: status, headers, body.
 pub type FakeAnswer = (u16, Vec<(String, String)>, Vec<u8>);
 
@@ -500,11 +503,129 @@ fn serve_one(
         "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
     );
+    // `X-Fake-Truncate: N` sends only the first N bytes of the body, then hangs up.
+    let mut send = body.len();
     for (n, v) in answer_headers {
+        if n == TRUNCATE {
+            send = v.parse().unwrap_or(send).min(body.len());
+            continue;
+        }
         head.push_str(&format!("{n}: {v}\r\n"));
     }
     head.push_str("\r\n");
     writer.write_all(head.as_bytes())?;
-    writer.write_all(&body)?;
-    writer.flush()
+    writer.write_all(&body[..send])?;
+    writer.flush()?;
+    writer.shutdown(std::net::Shutdown::Both)
+}
+
+/// A token server for distribution's `auth.token`: it checks basic credentials (`user`,
+/// `password`; anonymous callers get a token granting nothing) and issues JWTs granting the
+/// requested scopes, signed RS256 by the CA's key with the CA certificate as `x5c`, which the
+/// registry trusts through `rootcertbundle`.
+pub fn start_token_server(
+    ca: &TestCa,
+    issuer: &str,
+    service: &str,
+    user: &str,
+    password: &str,
+) -> FakeServer {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let pem = std::fs::read_to_string(&ca.ca_cert).expect("CA certificate");
+    let der_b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let key = ca.ca_key.clone();
+    let issuer = issuer.to_string();
+    let service = service.to_string();
+    let expected = format!("Basic {}", STANDARD.encode(format!("{user}:{password}")));
+    FakeServer::start(move |req| {
+        let query = req.target.split_once('?').map_or("", |(_, q)| q);
+        let mut scopes = Vec::new();
+        for pair in query.split('&') {
+            if let Some(v) = pair.strip_prefix("scope=") {
+                scopes.push(percent_decode(v));
+            }
+        }
+        let auth = header(&req.headers, "authorization");
+        let known = auth.as_deref() == Some(expected.as_str());
+        if auth.is_some() && !known {
+            return (
+                401,
+                vec![],
+                br#"{"details":"incorrect username or password"}"#.to_vec(),
+            );
+        }
+        let access: Vec<serde_json::Value> = if known {
+            scopes
+                .iter()
+                .filter_map(|s| {
+                    let (kind, rest) = s.split_once(':')?;
+                    let (name, actions) = rest.rsplit_once(':')?;
+                    Some(serde_json::json!({
+                        "type": kind,
+                        "name": name,
+                        "actions": actions.split(',').collect::<Vec<_>>(),
+                    }))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        let head = serde_json::json!({"typ": "JWT", "alg": "RS256", "x5c": [der_b64]});
+        let claims = serde_json::json!({
+            "iss": issuer, "sub": "alice", "aud": service, "exp": now + 300,
+            "nbf": now - 10, "iat": now - 10, "jti": format!("{now}-{}", scopes.len()),
+            "access": access,
+        });
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(head.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let mut child = Command::new("openssl")
+            .args(["dgst", "-sha256", "-sign"])
+            .arg(&key)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("openssl signs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(signing_input.as_bytes())
+            .expect("signing input");
+        let out = child.wait_with_output().expect("signature");
+        let token = format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(out.stdout));
+        (
+            200,
+            vec![],
+            serde_json::json!({"token": token, "expires_in": 300})
+                .to_string()
+                .into_bytes(),
+        )
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
