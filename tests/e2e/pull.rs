@@ -253,9 +253,10 @@ fn pull_refuses_corrupted_layer() {
     );
 }
 
-/// A fake registry serving one image whose layer download drops after `cut` bytes on the
-/// first try; with `ranges`, later tries honour `Range`, else they send everything again.
-fn flaky_registry(ranges: bool) -> (FakeServer, String) {
+/// A fake registry serving one image as `flaky:1`. With `truncate`, the first layer download
+/// drops after 1000 bytes; with `ranges`, later tries honour `Range`, else they send everything
+/// again. The first `manifest_failures` manifest requests get 503, then 429.
+fn fake_registry(ranges: bool, truncate: bool, manifest_failures: usize) -> (FakeServer, String) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let layer = tar_with(&"resumable content\n".repeat(400));
     let layer_digest = sha256(&layer);
@@ -271,6 +272,7 @@ fn flaky_registry(ranges: bool) -> (FakeServer, String) {
         layer.len()
     );
     let tries = AtomicUsize::new(0);
+    let refusals = AtomicUsize::new(0);
     let (ld, cd) = (layer_digest.clone(), config_digest);
     let fake = FakeServer::start(move |req| {
         let t = req.target.as_str();
@@ -278,6 +280,11 @@ fn flaky_registry(ranges: bool) -> (FakeServer, String) {
             return (200, vec![], b"{}".to_vec());
         }
         if t == "/v2/flaky/manifests/1" {
+            let refused = refusals.fetch_add(1, Ordering::SeqCst);
+            if refused < manifest_failures {
+                let status = if refused == 0 { 503 } else { 429 };
+                return (status, vec![("Retry-After".into(), "0".into())], Vec::new());
+            }
             let ct = "application/vnd.oci.image.manifest.v1+json".to_string();
             return (
                 200,
@@ -291,7 +298,7 @@ fn flaky_registry(ranges: bool) -> (FakeServer, String) {
         if t != format!("/v2/flaky/blobs/{ld}") {
             return (404, vec![], Vec::new());
         }
-        if tries.fetch_add(1, Ordering::SeqCst) == 0 {
+        if truncate && tries.fetch_add(1, Ordering::SeqCst) == 0 {
             return (200, vec![(TRUNCATE.into(), "1000".into())], layer.clone());
         }
         let range = crate::registry_util::header(&req.headers, "range");
@@ -318,7 +325,7 @@ fn flaky_registry(ranges: bool) -> (FakeServer, String) {
 #[test]
 fn pull_resumes_dropped_download() {
     for ranges in [true, false] {
-        let (fake, layer_digest) = flaky_registry(ranges);
+        let (fake, layer_digest) = fake_registry(ranges, true, 0);
         let env = Env::new();
         let out = run_ok(&mut env.bale(["pull", &format!("{}/flaky:1", fake.addr)]));
         assert!(
@@ -343,4 +350,21 @@ fn pull_resumes_dropped_download() {
                 .exists()
         );
     }
+}
+
+#[test]
+fn pull_retries_server_errors() {
+    let (fake, layer_digest) = fake_registry(true, false, 2);
+    let env = Env::new();
+    let out = run_ok(&mut env.bale(["pull", &format!("{}/flaky:1", fake.addr)]));
+    assert!(
+        out.contains(&format!("{}: Pull complete", short(&layer_digest))),
+        "{out}"
+    );
+    let manifest_gets = fake
+        .requests()
+        .iter()
+        .filter(|r| r.target.contains("/manifests/"))
+        .count();
+    assert_eq!(manifest_gets, 3, "two refusals (503, 429), then the answer");
 }

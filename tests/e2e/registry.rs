@@ -440,3 +440,67 @@ fn search_registry_catalog() {
         "NAME      DESCRIPTION   STARS     OFFICIAL\n"
     );
 }
+
+#[test]
+fn insecure_registry_flag_and_config_file() {
+    let env = Env::new();
+    let Some(reg) = TestRegistry::start(&env.path("reg"), htpasswd(), None) else {
+        return;
+    };
+    let server = reg.addr.clone();
+    let login = |extra: &[&str]| {
+        let mut cmd = env.bale(["login", &server, "-u", "alice", "--password-stdin"]);
+        cmd.args(extra).env("BALE_LOOPBACK_INSECURE", "false");
+        with_stdin(&mut cmd, "s3cret\n")
+    };
+    // Treated like a remote registry, a plain HTTP one is only reached over TLS: refused.
+    let out = login(&[]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("Get \"https://{server}/v2/\"")),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = login(&["--insecure-registry", &server]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::create_dir_all(env.path(".config/bale")).unwrap();
+    std::fs::write(
+        env.path(".config/bale/config.json"),
+        format!(r#"{{"insecure-registries": ["{server}"]}}"#),
+    )
+    .unwrap();
+    let out = login(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn logout_docker_hub_when_not_logged_in() {
+    let env = Env::new();
+    let out = run_ok(&mut env.bale(["logout"]));
+    assert_eq!(out, "Not logged in to https://index.docker.io/v1/\n");
+    std::fs::create_dir_all(env.path(".docker")).unwrap();
+    std::fs::write(
+        env.path(".docker/config.json"),
+        r#"{"auths": {"https://index.docker.io/v1/": {"auth": "eDp5"}}}"#,
+    )
+    .unwrap();
+    let out = run_ok(&mut env.bale(["logout", "docker.io"]));
+    assert_eq!(
+        out,
+        "Removing login credentials for https://index.docker.io/v1/\n"
+    );
+    assert_eq!(config_json(&env)["auths"], serde_json::json!({}));
+}
