@@ -265,6 +265,7 @@ impl Registry {
             inner: None,
             hasher: Sha256::new(),
             received: 0,
+            served_total: None,
             resumes: 0,
             finished: false,
         };
@@ -602,6 +603,8 @@ pub struct BlobReader<'r> {
     inner: Option<BodyReader<'static>>,
     hasher: Sha256,
     received: u64,
+    /// The blob's length as the registry last announced it.
+    served_total: Option<u64>,
     resumes: u32,
     finished: bool,
 }
@@ -640,8 +643,15 @@ impl BlobReader<'_> {
         if !(200..300).contains(&status) {
             return Err(status_error(method_name(&Method::GET), &self.url, response));
         }
-        if self.size.is_none() && status == 200 {
-            self.size = header(&response, "content-length").and_then(|v| v.parse().ok());
+        self.served_total = if status == 206 {
+            header(&response, "content-range")
+                .and_then(|v| v.rsplit_once('/'))
+                .and_then(|(_, total)| total.trim().parse().ok())
+        } else {
+            header(&response, "content-length").and_then(|v| v.parse().ok())
+        };
+        if self.size.is_none() {
+            self.size = self.served_total;
         }
         let mut body = response
             .into_body()
@@ -716,7 +726,11 @@ impl Read for BlobReader<'_> {
             };
             match inner.read(buf) {
                 Ok(0) => {
-                    if self.size.is_some_and(|s| self.received < s) {
+                    // Short of the expected size: resume, unless the registry says the blob
+                    // is complete, in which case the size (and so the blob) is wrong.
+                    if self.size.is_some_and(|s| self.received < s)
+                        && self.served_total != Some(self.received)
+                    {
                         let cause = std::io::Error::new(
                             std::io::ErrorKind::UnexpectedEof,
                             format!("{}: the connection ended early", self.url),
