@@ -93,8 +93,8 @@ fn io_err(what: String) -> impl FnOnce(std::io::Error) -> Error {
     }
 }
 
-/// Pushes `image` to `repository:tag` on `registry`. `on_layer` hears each layer's digest as
-/// stored (its diff ID for uncompressed layers, as docker shows) and what happened to it.
+/// Pushes `image` to `repository:tag` on `registry`. `on_layer` hears each layer's diff ID
+/// (as docker shows it) and what happened to it.
 pub fn push(
     store: &Store,
     registry: &Registry,
@@ -105,6 +105,19 @@ pub fn push(
     on_layer: &(dyn Fn(&str, &PushStatus) + Sync),
 ) -> Result<PushOutcome> {
     let layers = image.manifest.layers();
+    // Docker names layers by diff ID when pushing; a config that cannot be read only costs
+    // the names, the push itself does not need it.
+    let diff_ids: Vec<String> = store
+        .config(image)
+        .map(|(_, config)| {
+            config
+                .rootfs
+                .diff_ids
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
     let results: Mutex<Vec<Option<Descriptor>>> = Mutex::new(vec![None; layers.len()]);
     let first_error: Mutex<Option<Error>> = Mutex::new(None);
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -124,7 +137,7 @@ pub fn push(
                     };
                     match push_layer(store, registry, repository, &stored, compression) {
                         Ok((descriptor, status)) => {
-                            on_layer(&stored.digest, &status);
+                            on_layer(diff_ids.get(i).unwrap_or(&stored.digest), &status);
                             if let Ok(mut r) = results.lock() {
                                 r[i] = Some(descriptor);
                             }

@@ -171,3 +171,68 @@ fn push_needs_login() {
     let out = run_ok(&mut env.bale(["push", &name]));
     assert!(out.contains(": Pushed\n"), "{out}");
 }
+
+#[test]
+fn docker_v2s2_gzip_image_round_trips() {
+    let env = Env::new();
+    let Some(reg) = TestRegistry::start(&env.path("reg"), RegistryAuth::None, None) else {
+        return;
+    };
+    // A docker schema 2 image with a gzip layer, as Docker Hub serves them.
+    let tar = env.path("layer.tar");
+    std::fs::write(&tar, tar_with("from docker\n")).unwrap();
+    let gz = std::process::Command::new("gzip")
+        .args(["-n", "-c"])
+        .arg(&tar)
+        .output()
+        .expect("gzip runs");
+    assert!(gz.status.success());
+    let layer = gz.stdout;
+    let arch = match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        _ => "amd64",
+    };
+    let diff_id = crate::registry_util::sha256(&std::fs::read(&tar).unwrap());
+    let config = format!(
+        r#"{{"architecture":"{arch}","os":"linux","rootfs":{{"type":"layers","diff_ids":["{diff_id}"]}}}}"#
+    );
+    let layer_digest = reg.seed_blob("docker/img", &layer);
+    let config_digest = reg.seed_blob("docker/img", config.as_bytes());
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","size":{},"digest":"{config_digest}"}},"layers":[{{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":{},"digest":"{layer_digest}"}}]}}"#,
+        config.len(),
+        layer.len()
+    );
+    reg.seed_manifest(
+        "docker/img",
+        "1",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        manifest.as_bytes(),
+    );
+    let digest = crate::registry_util::sha256(manifest.as_bytes());
+    let name = format!("{}/docker/img:1", reg.addr);
+    let out = run_ok(&mut env.bale(["pull", &name]));
+    assert!(out.contains(&format!("Digest: {digest}\n")), "{out}");
+
+    // Pushed back elsewhere: the compressed layer goes as it is, so the digest is kept.
+    let (status, _, _) = http(
+        "GET",
+        &reg.addr,
+        &format!("/v2/docker/img/manifests/{digest}"),
+        &[(
+            "Accept",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        )],
+        b"",
+    );
+    assert_eq!(status, 200);
+    let out = run_ok(&mut env.bale(["push", &name]));
+    assert!(
+        out.contains(&format!("{}: Layer already exists\n", &diff_id[7..19])),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("1: digest: {digest} size: {}", manifest.len())),
+        "{out}"
+    );
+}

@@ -290,7 +290,8 @@ impl TestRegistry {
         );
     }
 
-    fn seed_blob(&self, repo: &str, data: &[u8]) -> String {
+    /// Uploads one blob to `repo`; returns its digest.
+    pub fn seed_blob(&self, repo: &str, data: &[u8]) -> String {
         let digest = sha256(data);
         let auth: Vec<(&str, &str)> = self
             .seed_auth
