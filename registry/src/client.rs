@@ -512,7 +512,13 @@ pub(crate) fn build_agent(settings: &Settings, host: &RegistryHost, verify: bool
         })?;
         tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
     }
-    let config = Agent::config_builder()
+    let mut builder = Agent::config_builder();
+    if host.is_loopback() {
+        // As Go's ProxyFromEnvironment: a registry on this machine is never reached through
+        // a proxy.
+        builder = builder.proxy(None);
+    }
+    let config = builder
         .http_status_as_error(false)
         .user_agent(settings.user_agent.as_str())
         .tls_config(tls.build())
