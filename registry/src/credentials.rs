@@ -123,7 +123,8 @@ impl CredentialStore {
             .doc
             .get("credHelpers")
             .and_then(|h| h.get(key).or_else(|| h.get(hostname_of(key))))
-            .and_then(Value::as_str);
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty());
         per_registry
             .or_else(|| self.doc.get("credsStore").and_then(Value::as_str))
             .filter(|s| !s.is_empty())
@@ -417,6 +418,26 @@ mod tests {
         assert!(!store.erase("h:1").unwrap());
         assert!(!store.has_entry("h:1"));
         assert!(store.has_entry("k:2"));
+    }
+
+    #[test]
+    fn helper_choice() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(
+            &path,
+            r#"{"credsStore":"desktop","credHelpers":{"reg.example:5000":"ecr","quay.io":""}}"#,
+        )
+        .unwrap();
+        let store = CredentialStore::load(&path).unwrap();
+        assert_eq!(store.helper_for("reg.example:5000").as_deref(), Some("ecr"));
+        assert_eq!(
+            store.helper_for("https://reg.example:5000").as_deref(),
+            Some("ecr")
+        );
+        assert_eq!(store.helper_for("other:1").as_deref(), Some("desktop"));
+        // An empty entry falls back to the store, as docker does.
+        assert_eq!(store.helper_for("quay.io").as_deref(), Some("desktop"));
     }
 
     #[test]

@@ -163,6 +163,20 @@ impl Error {
         }
     }
 
+    /// The registry's own words for an error answer (`manifest unknown: manifest unknown`),
+    /// without the request.
+    pub fn registry_message(&self) -> Option<String> {
+        match self {
+            Error::Status { status, errors, .. } => Some(describe(*status, errors)),
+            _ => None,
+        }
+    }
+
+    /// Whether the registry answered with error code `code` (`MANIFEST_UNKNOWN`, ...).
+    pub fn has_code(&self, code: &str) -> bool {
+        matches!(self, Error::Status { errors, .. } if errors.iter().any(|e| e.code == code))
+    }
+
     /// Whether the registry refused for lack of (valid) credentials.
     pub fn is_unauthorized(&self) -> bool {
         matches!(self, Error::Status { status: 401, .. })

@@ -85,7 +85,13 @@ fn pull_then_up_to_date() {
         &mut env.bale(["pull", &format!("{}/team/app", reg.addr)]),
         1,
     );
-    assert!(err.contains("manifest unknown"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "Error: manifest for {}/team/app:latest not found: manifest unknown: manifest unknown",
+            reg.addr
+        )),
+        "{err}"
+    );
     let err = run_fail(
         &mut env.bale(["pull", "--platform", "windows/amd64", &name]),
         1,

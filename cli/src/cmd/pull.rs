@@ -127,7 +127,16 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
 }
 
 fn with_hint(e: bale_registry::Error, reference: &Reference) -> anyhow::Error {
-    if e.is_unauthorized() || matches!(e.status(), Some(403 | 404)) {
+    if e.has_code("MANIFEST_UNKNOWN")
+        && let Some(words) = e.registry_message()
+    {
+        return anyhow::anyhow!("manifest for {} not found: {words}", reference.familiar());
+    }
+    if e.is_unauthorized()
+        || e.has_code("DENIED")
+        || e.has_code("NAME_UNKNOWN")
+        || matches!(e.status(), Some(403))
+    {
         anyhow::anyhow!(
             "pull access denied for {}, repository does not exist or may require 'bale login': {e}",
             reference.familiar_repository()
