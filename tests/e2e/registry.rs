@@ -504,3 +504,72 @@ fn logout_docker_hub_when_not_logged_in() {
     );
     assert_eq!(config_json(&env)["auths"], serde_json::json!({}));
 }
+
+#[test]
+fn login_prompts_on_a_terminal_without_echo() {
+    use std::io::Read;
+    use std::sync::{Arc, Mutex};
+    if !crate::util::have("script") {
+        crate::util::skip("script (util-linux) is not installed");
+        return;
+    }
+    let env = Env::new();
+    let Some(reg) = TestRegistry::start(&env.path("reg"), htpasswd(), None) else {
+        return;
+    };
+    // `script` gives bale a pseudo-terminal.
+    let line = format!("'{}' login {}", crate::util::bale_bin().display(), reg.addr);
+    let mut child = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("BALE_ROOT", env.root())
+        .env("HOME", env.path(""))
+        .env_remove("DOCKER_CONFIG")
+        .current_dir(env.path(""))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script starts");
+    let seen = Arc::new(Mutex::new(String::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let sink = seen.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 256];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let wait_for = |what: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !seen.lock().unwrap().contains(what) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {what:?} in {:?}",
+                seen.lock().unwrap()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    let mut stdin = child.stdin.take().unwrap();
+    wait_for("Username: ");
+    stdin.write_all(b"alice\n").unwrap();
+    // Echo is off before the prompt is shown.
+    wait_for("Password: ");
+    stdin.write_all(b"s3cret\n").unwrap();
+    wait_for("Login Succeeded");
+    drop(stdin);
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    let out = seen.lock().unwrap().clone();
+    assert!(status.success(), "{out}");
+    assert!(!out.contains("s3cret"), "the password was echoed: {out:?}");
+    assert_eq!(
+        config_json(&env)["auths"][&reg.addr]["auth"],
+        STANDARD.encode("alice:s3cret")
+    );
+}

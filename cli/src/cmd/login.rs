@@ -128,15 +128,17 @@ fn prompt_line(prompt: &str) -> anyhow::Result<String> {
 fn prompt_secret(prompt: &str) -> anyhow::Result<String> {
     use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
     require_terminal()?;
-    print!("{prompt}");
-    std::io::stdout().flush()?;
     let stdin = std::io::stdin();
     let saved = tcgetattr(&stdin).context("reading the terminal settings")?;
     let mut quiet = saved.clone();
     quiet.local_modes.remove(LocalModes::ECHO);
+    // Echo goes off before the prompt shows, so nothing typed after it can be echoed.
     tcsetattr(&stdin, OptionalActions::Now, &quiet).context("turning off terminal echo")?;
     let mut line = String::new();
-    let read = stdin.lock().read_line(&mut line);
+    let mut stdout = std::io::stdout();
+    let read = write!(stdout, "{prompt}")
+        .and_then(|()| stdout.flush())
+        .and_then(|()| stdin.lock().read_line(&mut line));
     let restored = tcsetattr(&stdin, OptionalActions::Now, &saved);
     println!();
     read?;
