@@ -573,3 +573,39 @@ fn login_prompts_on_a_terminal_without_echo() {
         STANDARD.encode("alice:s3cret")
     );
 }
+
+#[test]
+fn tls_client_certificate_from_certs_d() {
+    let env = Env::new();
+    if !crate::util::have("openssl") {
+        crate::util::skip("openssl is not installed");
+        return;
+    }
+    let ca = make_ca(&env.path("ca"));
+    let Some(reg) = TestRegistry::start_with(&env.path("reg"), htpasswd(), Some(&ca), true) else {
+        return;
+    };
+    let certs_d = env.path("certs.d");
+    let host_dir = certs_d.join(&reg.addr);
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::fs::copy(&ca.ca_cert, host_dir.join("ca.crt")).unwrap();
+    let login = || {
+        let mut cmd = env.bale(["login", &reg.addr, "-u", "alice", "--password-stdin"]);
+        cmd.env("BALE_LOOPBACK_INSECURE", "false")
+            .env("BALE_CERTS_D", &certs_d);
+        with_stdin(&mut cmd, "s3cret\n")
+    };
+    let out = login();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the registry wants a client certificate"
+    );
+    crate::registry_util::make_client_cert(&ca, &host_dir);
+    let out = login();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

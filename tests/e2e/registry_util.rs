@@ -105,6 +105,46 @@ pub fn make_ca(dir: &Path) -> TestCa {
     }
 }
 
+/// A client certificate and key signed by `ca`, written as `client.cert` and `client.key` in
+/// `dir` (docker's `certs.d` names).
+pub fn make_client_cert(ca: &TestCa, dir: &Path) {
+    std::fs::create_dir_all(dir).expect("client cert dir");
+    let csr = dir.join("client.csr");
+    sh(Command::new("openssl")
+        .args([
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=bale client",
+        ])
+        .arg("-keyout")
+        .arg(dir.join("client.key"))
+        .arg("-out")
+        .arg(&csr));
+    let ext = dir.join("client-ext.cnf");
+    std::fs::write(
+        &ext,
+        "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n",
+    )
+    .expect("client ext");
+    sh(Command::new("openssl")
+        .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
+        .arg("-in")
+        .arg(&csr)
+        .arg("-CA")
+        .arg(&ca.ca_cert)
+        .arg("-CAkey")
+        .arg(&ca.ca_key)
+        .arg("-extfile")
+        .arg(&ext)
+        .arg("-out")
+        .arg(dir.join("client.cert")));
+    std::fs::remove_file(&csr).expect("remove csr");
+    std::fs::remove_file(&ext).expect("remove ext");
+}
+
 /// How a test registry authenticates.
 pub enum RegistryAuth {
     /// Anyone may do anything.
@@ -146,6 +186,17 @@ impl TestRegistry {
     /// Starts a registry with `auth`, over TLS with `tls` when given. Returns `None` (after
     /// [`util::skip`]) when `docker-registry` is not installed.
     pub fn start(dir: &Path, auth: RegistryAuth, tls: Option<&TestCa>) -> Option<TestRegistry> {
+        Self::start_with(dir, auth, tls, false)
+    }
+
+    /// [`TestRegistry::start`]; with `client_certs`, TLS clients must show a certificate the
+    /// CA signed.
+    pub fn start_with(
+        dir: &Path,
+        auth: RegistryAuth,
+        tls: Option<&TestCa>,
+        client_certs: bool,
+    ) -> Option<TestRegistry> {
         if !util::have("docker-registry") {
             util::skip("docker-registry is not installed (apt-get install docker-registry)");
             return None;
@@ -165,6 +216,12 @@ impl TestRegistry {
                 ca.server_cert.display(),
                 ca.server_key.display()
             ));
+            if client_certs {
+                config.push_str(&format!(
+                    "    clientcas:\n      - {}\n",
+                    ca.ca_cert.display()
+                ));
+            }
         }
         let mut seed_auth = None;
         match auth {
