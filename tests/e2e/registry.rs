@@ -609,3 +609,35 @@ fn tls_client_certificate_from_certs_d() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn search_follows_catalog_pages() {
+    let fake = FakeServer::start(|req| {
+        let page = |repos: &[&str]| {
+            serde_json::json!({ "repositories": repos })
+                .to_string()
+                .into_bytes()
+        };
+        match req.target.as_str() {
+            "/v2/" => (200, vec![], b"{}".to_vec()),
+            "/v2/_catalog?n=1000" => (
+                200,
+                vec![(
+                    "Link".into(),
+                    r#"</v2/_catalog?last=b&n=1000>; rel="next""#.into(),
+                )],
+                page(&["a/web", "b"]),
+            ),
+            "/v2/_catalog?last=b&n=1000" => (200, vec![], page(&["c/web", "d"])),
+            _ => (404, vec![], Vec::new()),
+        }
+    });
+    let env = Env::new();
+    let out = run_ok(&mut env.bale([
+        "search",
+        "--format",
+        "{{.Name}}",
+        &format!("{}/web", fake.addr),
+    ]));
+    assert_eq!(out, format!("{0}/a/web\n{0}/c/web\n", fake.addr));
+}
