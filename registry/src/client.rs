@@ -160,7 +160,9 @@ impl Registry {
             let request = http::Request::get(&url)
                 .body(())
                 .map_err(|e| protocol(&url, e))?;
-            match with_transport_retries(|| agent.run(request.clone())) {
+            // One retry only, and none after a timeout: an endpoint that does not answer
+            // must not hold up the fallback to the next one for minutes.
+            match with_transport_retries(1, || agent.run(request.clone())) {
                 Ok(response) => {
                     let auth = match response.status().as_u16() {
                         200..=299 => AuthScheme::None,
@@ -379,7 +381,7 @@ impl Registry {
                 (
                     "Post",
                     realm.to_string(),
-                    with_transport_retries(|| agent.run(request.clone())),
+                    with_transport_retries(MAX_RETRIES, || agent.run(request.clone())),
                 )
             }
             credential => {
@@ -412,7 +414,7 @@ impl Registry {
                 (
                     "Get",
                     url.clone(),
-                    with_transport_retries(|| agent.run(request.clone())),
+                    with_transport_retries(MAX_RETRIES, || agent.run(request.clone())),
                 )
             }
         };
@@ -538,14 +540,17 @@ fn certificates_in(pem: &[u8]) -> Vec<Certificate<'static>> {
         .collect()
 }
 
-/// Retries a request (that has no body to lose) on transient connection errors.
+/// Retries a request (that has no body to lose) up to `retries` times on transient connection
+/// errors; with a single retry, timeouts are final.
 fn with_transport_retries(
+    retries: u32,
     mut send: impl FnMut() -> Result<Response<Body>, ureq::Error>,
 ) -> Result<Response<Body>, ureq::Error> {
     let mut attempt = 0;
     loop {
         match send() {
-            Err(e) if attempt < MAX_RETRIES && is_transient(&e) => {
+            Err(ureq::Error::Timeout(t)) if retries <= 1 => return Err(ureq::Error::Timeout(t)),
+            Err(e) if attempt < retries && is_transient(&e) => {
                 sleep_backoff(attempt, None);
                 attempt += 1;
             }
