@@ -13,7 +13,12 @@ pub mod inspect;
 pub mod load;
 pub mod prune;
 pub mod rmi;
+pub mod login;
+pub mod logout;
+pub mod pull;
+pub mod push;
 pub mod save;
+pub mod search;
 pub mod system;
 pub mod tag;
 pub mod units;
@@ -30,9 +35,19 @@ pub struct Globals {
     /// ~/.local/share/bale]
     #[arg(long, global = true, env = "BALE_ROOT", value_name = "DIR")]
     pub root: Option<PathBuf>,
+
+    /// A registry (HOST[:PORT]) that may be reached over plain HTTP or unverified TLS;
+    /// repeatable. Also read from `insecure-registries` in ~/.config/bale/config.json
+    #[arg(long = "insecure-registry", global = true, value_name = "HOST[:PORT]")]
+    pub insecure_registries: Vec<String>,
 }
 
 impl Globals {
+    /// How registries are reached: `--insecure-registry` plus bale's configuration file.
+    pub fn registry_settings(&self) -> anyhow::Result<bale_registry::Settings> {
+        Ok(bale_registry::Settings::load(&self.insecure_registries)?)
+    }
+
     /// Opens the store: `--root`, else `$BALE_ROOT`, else the XDG data directory.
     pub fn store(&self) -> anyhow::Result<Store> {
         let root = match &self.root {
