@@ -1,6 +1,7 @@
 //! The build engine's parts that touch files: the snapshot and diff that turn a changed rootfs
 //! into a tar layer ([`snapshot`], [`layer`]), the layer extractor that materialises a rootfs
-//! ([`extract`]).
+//! ([`extract`]), and the build context: `.dockerignore` ([`dockerignore`]) and content hashing
+//! for cache keys ([`context`]).
 //!
 //! It knows nothing of the image store or of Dockerfile syntax: layers go to any `Write`, and
 //! their digest (the diffID: layers are stored uncompressed) and size come back.
@@ -20,7 +21,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod context;
 pub mod digest;
+pub mod dockerignore;
 mod error;
 pub mod extract;
 pub mod layer;
