@@ -13,7 +13,7 @@ use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use tar::{EntryType, Header};
@@ -127,6 +127,34 @@ impl<W: Write> LayerWriter<W> {
         entry: &TarEntry,
         content: Option<&mut dyn Read>,
     ) -> Result<(), Error> {
+        let h = self.header(entry)?;
+        match (&entry.kind, content) {
+            (EntryKind::File { size }, Some(content)) => {
+                self.tar
+                    .get_mut()
+                    .write_all(h.as_bytes())
+                    .map_err(Error::Write)?;
+                let written = self.copy_exact(content, *size)?;
+                if written < *size {
+                    return Err(Error::Changed {
+                        path: PathBuf::from(OsStr::from_bytes(&entry.path)),
+                    });
+                }
+                pad(self.tar.get_mut(), *size).map_err(Error::Write)?;
+            }
+            (EntryKind::File { size }, None) if *size > 0 => {
+                return Err(Error::Invalid(format!(
+                    "{}: no content given for a file of {size} bytes",
+                    String::from_utf8_lossy(&entry.path)
+                )));
+            }
+            _ => self.tar.append(&h, io::empty()).map_err(Error::Write)?,
+        }
+        Ok(())
+    }
+
+    /// Builds an entry's header, writing a PAX header before it when one is needed.
+    fn header(&mut self, entry: &TarEntry) -> Result<Header, Error> {
         let mut name = entry.path.clone();
         if entry.kind == EntryKind::Dir {
             name.push(b'/');
@@ -198,29 +226,39 @@ impl<W: Write> LayerWriter<W> {
             self.write_pax(&name, &pax, h.mtime().unwrap_or(0))?;
         }
         h.set_cksum();
-        match (&entry.kind, content) {
-            (EntryKind::File { size }, Some(content)) => {
-                self.tar
-                    .get_mut()
-                    .write_all(h.as_bytes())
-                    .map_err(Error::Write)?;
-                let written = self.copy_exact(content, *size)?;
-                if written < *size {
-                    return Err(Error::Changed {
-                        path: PathBuf::from(OsStr::from_bytes(&entry.path)),
-                    });
-                }
-                pad(self.tar.get_mut(), *size).map_err(Error::Write)?;
-            }
-            (EntryKind::File { size }, None) if *size > 0 => {
-                return Err(Error::Invalid(format!(
-                    "{}: no content given for a file of {size} bytes",
-                    String::from_utf8_lossy(&entry.path)
-                )));
-            }
-            _ => self.tar.append(&h, io::empty()).map_err(Error::Write)?,
+        Ok(h)
+    }
+
+    /// Appends a file whose content arrives in chunks from the read-ahead thread.
+    fn append_chunks(
+        &mut self,
+        entry: &TarEntry,
+        source: &Path,
+        chunks: &mut ChunkReader<'_>,
+    ) -> Result<(), Error> {
+        let EntryKind::File { size } = entry.kind else {
+            return self.append(entry, None);
+        };
+        let h = self.header(entry)?;
+        self.tar
+            .get_mut()
+            .write_all(h.as_bytes())
+            .map_err(Error::Write)?;
+        let mut written = 0u64;
+        while let Some((chunk, len)) = chunks.next()? {
+            self.tar
+                .get_mut()
+                .write_all(&chunk[..len])
+                .map_err(Error::Write)?;
+            written += len as u64;
+            chunks.recycle(chunk);
         }
-        Ok(())
+        if written != size {
+            return Err(Error::Changed {
+                path: source.to_path_buf(),
+            });
+        }
+        pad(self.tar.get_mut(), size).map_err(Error::Write)
     }
 
     fn copy_exact(&mut self, content: &mut dyn Read, size: u64) -> Result<u64, Error> {
@@ -434,38 +472,241 @@ fn open_nofollow(path: &Path) -> Result<fs::File, Error> {
         .map_err(|e| Error::io(path, e))
 }
 
+/// One step of a layer's plan: everything about it is known before any content is read.
+enum PlanItem {
+    /// An entry, with the host file its content comes from.
+    Entry(TarEntry, Option<PathBuf>),
+    Whiteout(Vec<u8>),
+    Opaque(Vec<u8>),
+}
+
 /// Writes the layer for the changes `diff` found in the root of `after`.
-pub fn write_layer_from_diff<W: Write>(
+pub fn write_layer_from_diff<W: Write + Send>(
     diff: &Diff,
     after: &Snapshot,
     out: W,
     opts: &LayerOptions,
 ) -> Result<(LayerDigest, W), Error> {
-    let mut w = LayerWriter::new(out, opts);
     let mut links = InodeMap::default();
+    let mut plan = Vec::with_capacity(diff.changes.len());
     for (path, change) in &diff.changes {
         match change {
-            Change::Whiteout => w.whiteout(path)?,
-            Change::Opaque => w.opaque(path)?,
+            Change::Whiteout => plan.push(PlanItem::Whiteout(path.clone())),
+            Change::Opaque => plan.push(PlanItem::Opaque(path.clone())),
             Change::Entry(meta) => {
                 let host = host_path(after.root(), path);
                 let Some(entry) = entry_from_meta(path, meta, &host, &mut links)? else {
                     continue;
                 };
-                if let EntryKind::File { .. } = entry.kind {
-                    let mut f = open_nofollow(&host)?;
-                    w.append(&entry, Some(&mut f))?;
-                } else {
-                    w.append(&entry, None)?;
-                }
+                let source =
+                    matches!(entry.kind, EntryKind::File { size } if size > 0).then_some(host);
+                plan.push(PlanItem::Entry(entry, source));
             }
         }
     }
-    w.finish()
+    write_plan(plan, out, opts)
+}
+
+/// Chunks of file content read ahead, in plan order: a full-size buffer and how much of it is
+/// filled (buffers are never shrunk or grown, which would touch every byte); `None` ends a file.
+type Chunk = Result<Option<(Vec<u8>, usize)>, Error>;
+
+const PIPELINE_DEPTH: usize = 8;
+
+/// Writes a plan as a tar with three stages running at once: a thread reading file contents
+/// ahead, this thread hashing and framing the tar, and a thread writing to `out`. Reading,
+/// hashing and writing each cost about the same per byte, so overlapping them is what gets the
+/// layer near the SHA-256 bound.
+fn write_plan<W: Write + Send>(
+    plan: Vec<PlanItem>,
+    out: W,
+    opts: &LayerOptions,
+) -> Result<(LayerDigest, W), Error> {
+    let files: Vec<(PathBuf, u64)> = plan
+        .iter()
+        .filter_map(|p| match p {
+            PlanItem::Entry(
+                TarEntry {
+                    kind: EntryKind::File { size },
+                    ..
+                },
+                Some(src),
+            ) => Some((src.clone(), *size)),
+            _ => None,
+        })
+        .collect();
+    let (chunk_tx, chunk_rx) = std::sync::mpsc::sync_channel::<Chunk>(PIPELINE_DEPTH);
+    let (free_tx, free_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(PIPELINE_DEPTH * 2);
+    let (out_tx, out_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(PIPELINE_DEPTH);
+    std::thread::scope(|s| {
+        s.spawn(move || read_ahead(files, chunk_tx, free_rx));
+        let writer = s.spawn(move || -> (W, io::Result<()>) {
+            let mut out = out;
+            for buf in out_rx {
+                if let Err(e) = out.write_all(&buf) {
+                    return (out, Err(e));
+                }
+            }
+            let r = out.flush();
+            (out, r)
+        });
+        let mut w = LayerWriter::new(
+            ChannelWriter {
+                tx: Some(out_tx),
+                buf: Vec::with_capacity(COPY_BUF),
+            },
+            opts,
+        );
+        let result = (|| -> Result<LayerDigest, Error> {
+            for item in plan {
+                match item {
+                    PlanItem::Whiteout(p) => w.whiteout(&p)?,
+                    PlanItem::Opaque(p) => w.opaque(&p)?,
+                    PlanItem::Entry(entry, None) => w.append(&entry, None)?,
+                    PlanItem::Entry(entry, Some(src)) => {
+                        let mut reader = ChunkReader {
+                            rx: &chunk_rx,
+                            free: &free_tx,
+                            done: false,
+                        };
+                        w.append_chunks(&entry, &src, &mut reader)?;
+                    }
+                }
+            }
+            let (digest, mut chan) = w.finish()?;
+            chan.close().map_err(Error::Write)?;
+            Ok(digest)
+        })();
+        // Dropping the receivers stops the reader if this thread failed halfway.
+        drop(chunk_rx);
+        let (out, written) = writer
+            .join()
+            .map_err(|_| Error::Write(io::Error::other("layer writer thread panicked")))?;
+        let digest = result?;
+        written.map_err(Error::Write)?;
+        Ok((digest, out))
+    })
+}
+
+fn read_ahead(
+    files: Vec<(PathBuf, u64)>,
+    tx: std::sync::mpsc::SyncSender<Chunk>,
+    free: std::sync::mpsc::Receiver<Vec<u8>>,
+) {
+    for (path, size) in files {
+        let mut f = match open_nofollow(&path) {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        };
+        let mut left = size;
+        while left > 0 {
+            let mut buf = free.try_recv().unwrap_or_else(|_| vec![0; COPY_BUF]);
+            let want = left.min(COPY_BUF as u64) as usize;
+            let mut filled = 0;
+            while filled < want {
+                match f.read(&mut buf[filled..want]) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        let _ = tx.send(Err(Error::io(&path, e)));
+                        return;
+                    }
+                }
+            }
+            if filled == 0 {
+                // Shorter than indexed: the consumer sees the early end and reports it.
+                break;
+            }
+            left -= filled as u64;
+            if tx.send(Ok(Some((buf, filled)))).is_err() {
+                return;
+            }
+        }
+        if tx.send(Ok(None)).is_err() {
+            return;
+        }
+    }
+}
+
+/// The consumer's side of [`read_ahead`] for one file.
+struct ChunkReader<'a> {
+    rx: &'a std::sync::mpsc::Receiver<Chunk>,
+    free: &'a std::sync::mpsc::SyncSender<Vec<u8>>,
+    done: bool,
+}
+
+impl ChunkReader<'_> {
+    fn next(&mut self) -> Result<Option<(Vec<u8>, usize)>, Error> {
+        if self.done {
+            return Ok(None);
+        }
+        match self.rx.recv() {
+            Ok(Ok(Some(chunk))) => Ok(Some(chunk)),
+            Ok(Ok(None)) => {
+                self.done = true;
+                Ok(None)
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(Error::Write(io::Error::other(
+                "layer reader thread stopped",
+            ))),
+        }
+    }
+
+    fn recycle(&self, buf: Vec<u8>) {
+        let _ = self.free.try_send(buf);
+    }
+}
+
+/// Sends full buffers to the writer thread.
+struct ChannelWriter {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    buf: Vec<u8>,
+}
+
+impl ChannelWriter {
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(COPY_BUF));
+        match &self.tx {
+            Some(tx) => tx
+                .send(full)
+                .map_err(|_| io::Error::other("layer writer thread stopped")),
+            None => Err(io::Error::other("layer writer closed")),
+        }
+    }
+
+    fn close(&mut self) -> io::Result<()> {
+        self.send()?;
+        self.tx = None;
+        Ok(())
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let room = COPY_BUF - self.buf.len();
+        let n = data.len().min(room);
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == COPY_BUF {
+            self.send()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Diffs two snapshots of a root and writes the layer to `out` (convenience for the RUN path).
-pub fn write_diff_layer<W: Write>(
+pub fn write_diff_layer<W: Write + Send>(
     before: &Snapshot,
     after: &Snapshot,
     out: W,
@@ -512,7 +753,7 @@ fn normalize_dest(dest: &str) -> Result<Vec<u8>, Error> {
 /// Writes a COPY/ADD layer straight from host paths (no rootfs needed). Entries are sorted by
 /// destination; a later entry for the same destination wins; hard links among the sources
 /// become link entries.
-pub fn write_copy_layer<W: Write>(
+pub fn write_copy_layer<W: Write + Send>(
     entries: &[CopyEntry],
     out: W,
     opts: &LayerOptions,
@@ -530,8 +771,8 @@ pub fn write_copy_layer<W: Write>(
             _ => deduped.push(item),
         }
     }
-    let mut w = LayerWriter::new(out, opts);
     let mut links = InodeMap::default();
+    let mut plan = Vec::with_capacity(deduped.len());
     for (dest, i) in deduped {
         let e = &entries[i];
         let Some(source) = &e.source else {
@@ -544,21 +785,21 @@ pub fn write_copy_layer<W: Write>(
                 mtime: opts.source_date_epoch.unwrap_or(0),
                 xattrs: Vec::new(),
             };
-            w.append(&entry, None)?;
+            plan.push(PlanItem::Entry(entry, None));
             continue;
         };
         let m = fs::symlink_metadata(source).map_err(|err| Error::io(source, err))?;
         let mut meta = Meta::from_metadata(&m);
-        if meta.kind != Kind::Dir {
-            meta.xattrs = u64::from(
+        meta.xattrs = if meta.kind == Kind::Dir {
+            1
+        } else {
+            u64::from(
                 xattr::list(source)
                     .map_err(|err| Error::io(source, err))?
                     .next()
                     .is_some(),
-            );
-        } else {
-            meta.xattrs = 1;
-        }
+            )
+        };
         let Some(mut entry) = entry_from_meta(&dest, &meta, source, &mut links)? else {
             continue;
         };
@@ -569,17 +810,11 @@ pub fn write_copy_layer<W: Write>(
         {
             entry.mode = mode & 0o7777;
         }
-        if let EntryKind::File { .. } = entry.kind {
-            let mut f = open_nofollow(source)?;
-            // The size indexed must be the size copied: take it from the open file.
-            let size = f.metadata().map_err(|err| Error::io(source, err))?.size();
-            entry.kind = EntryKind::File { size };
-            w.append(&entry, Some(&mut f))?;
-        } else {
-            w.append(&entry, None)?;
-        }
+        let src =
+            matches!(entry.kind, EntryKind::File { size } if size > 0).then(|| source.clone());
+        plan.push(PlanItem::Entry(entry, src));
     }
-    w.finish()
+    write_plan(plan, out, opts)
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 //! The diff follows what BuildKit's differ emits: every new or changed path, the parent
 //! directories of every change (with their current metadata), a whiteout `.wh.NAME` for every
 //! vanished path whose parent survives, and an opaque directory (its full content plus
-//! `.wh..wh..opq`) for a directory that was removed and recreated (a new inode).
+//! `.wh..wh..opq`) for a directory that was removed and recreated (a new inode or birth time).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ffi::OsStr;
@@ -82,6 +82,9 @@ pub struct Meta {
     pub ctime: (i64, i64),
     /// Inode number.
     pub ino: u64,
+    /// Birth time (seconds, nanoseconds) where the file system records it: with the inode it
+    /// tells a directory removed and recreated (ext4 reuses inode numbers at once).
+    pub btime: Option<(i64, i64)>,
     /// Device of the file system holding it.
     pub dev: u64,
     /// Number of hard links.
@@ -106,6 +109,10 @@ impl Meta {
             mtime: (m.mtime(), m.mtime_nsec()),
             ctime: (m.ctime(), m.ctime_nsec()),
             ino: m.ino(),
+            btime: m.created().ok().and_then(|t| {
+                let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+                Some((d.as_secs() as i64, i64::from(d.subsec_nanos())))
+            }),
             dev: m.dev(),
             nlink: m.nlink(),
             rdev: m.rdev(),
@@ -128,6 +135,7 @@ impl Meta {
             return false;
         }
         self.ino != before.ino
+            || self.btime != before.btime
             || self.ctime != before.ctime
             || self.size != before.size
             || self.rdev != before.rdev
@@ -364,7 +372,11 @@ pub fn diff(before: &Snapshot, after: &Snapshot) -> Diff {
             None => {
                 entries.insert(path);
             }
-            Some(was) if now.kind == Kind::Dir && was.kind == Kind::Dir && now.ino != was.ino => {
+            Some(was)
+                if now.kind == Kind::Dir
+                    && was.kind == Kind::Dir
+                    && (now.ino != was.ino || now.btime != was.btime) =>
+            {
                 opaque.insert(path);
                 entries.insert(path);
             }

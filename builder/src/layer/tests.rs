@@ -4,6 +4,7 @@
 use super::*;
 use crate::extract::{ExtractOptions, extract_layer};
 use std::io::Read;
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::fs::{PermissionsExt, symlink};
 
 fn is_root() -> bool {
