@@ -492,10 +492,7 @@ impl Builder {
     }
 }
 
-fn run(
-    spec: &SandboxSpec,
-    on_line: Option<LineSink<'_>>,
-) -> Result<ExitStatus, Error> {
+fn run(spec: &SandboxSpec, on_line: Option<LineSink<'_>>) -> Result<ExitStatus, Error> {
     if spec.argv.is_empty() {
         return Err(Error::Spec("no command given".into()));
     }
