@@ -19,9 +19,14 @@
 //! the host's mount table is never touched.
 //!
 //! Forking the bale process (instead of re-executing `bale` with a hidden subcommand) avoids an
-//! `execve` of a large binary and its dynamic loading, so a RUN starts in about a millisecond. The
-//! price is that the children may only make raw system calls on data prepared before the fork
-//! (see `child.rs`); that discipline is contained in one file.
+//! `execve` of a large binary and its dynamic loading, and needs no hidden entry point in the
+//! CLI: a whole RUN of `true`, setup and teardown included, takes about 2 ms
+//! (`examples/run_startup.rs`). The price is that the children may only make raw system calls on
+//! data prepared before the fork (see `child.rs`); that discipline is contained in one file.
+//!
+//! `Sandbox::run` blocks; call it from a thread that lives until it returns (the kernel's
+//! parent-death signal follows the thread that forked). The build should install
+//! [`install_interrupt_handler`] so that Ctrl-C also removes what the sandbox created.
 //!
 //! What the sandbox creates in the rootfs (missing mount targets such as `/etc/resolv.conf` or
 //! `/proc`) is removed afterwards and the times of the directories it was created in restored, so
