@@ -262,13 +262,19 @@ unsafe fn command_main(plan: &Plan) -> ! {
         if libc::chdir(plan.workdir.as_ptr()) != 0 {
             fail(plan.err_w, STAGE_CHDIR, errno());
         }
-        if libc::setgroups(plan.groups.len(), plan.groups.as_ptr()) != 0 {
+        // HAZARD: glibc's setgroups/setgid/setuid make every thread of the process change
+        // credentials together, signalling the threads it believes exist and waiting for them.
+        // After a raw clone of a multi-threaded parent that list names threads this child does
+        // not have, and the wait never ends. The raw system calls change this thread only, which
+        // is all there is.
+        let (uid, gid) = (plan.uid as libc::c_long, plan.gid as libc::c_long);
+        if libc::syscall(libc::SYS_setgroups, plan.groups.len(), plan.groups.as_ptr()) != 0 {
             fail(plan.err_w, STAGE_SETGROUPS, errno());
         }
-        if libc::setgid(plan.gid) != 0 {
+        if libc::syscall(libc::SYS_setresgid, gid, gid, gid) != 0 {
             fail(plan.err_w, STAGE_SETGID, errno());
         }
-        if libc::setuid(plan.uid) != 0 {
+        if libc::syscall(libc::SYS_setresuid, uid, uid, uid) != 0 {
             fail(plan.err_w, STAGE_SETUID, errno());
         }
         // As execvp does: remember a more telling error than "not found" (EACCES, ENOEXEC...).

@@ -200,6 +200,49 @@ fn user_and_groups_are_applied() {
     );
 }
 
+/// Regression: glibc's setuid in the forked command takes glibc's thread-list lock, which
+/// another thread of the parent may have held at the moment of the fork (creating or ending a
+/// thread, as the snapshot walker does constantly): the command then waited forever.
+#[test]
+fn setuid_with_other_threads_alive_does_not_hang() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !usable() {
+        return;
+    }
+    let root = busybox_rootfs();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy: Vec<_> = (0..4)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::spawn(|| ()).join().unwrap();
+                }
+            })
+        })
+        .collect();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = root.path().to_path_buf();
+    std::thread::spawn(move || {
+        for _ in 0..50 {
+            let mut spec = sh(&path, "id -u");
+            spec.user = "app".into();
+            spec.stdio = Stdio::Null;
+            if !Sandbox::run(&spec).is_ok_and(ExitStatus::success) {
+                let _ = tx.send(false);
+                return;
+            }
+        }
+        let _ = tx.send(true);
+    });
+    let done = rx.recv_timeout(std::time::Duration::from_secs(60));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in busy {
+        t.join().unwrap();
+    }
+    assert_eq!(done, Ok(true), "runs as a user hung or failed");
+}
+
 #[test]
 fn missing_workdir_is_created_owned_by_the_user_and_kept() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -238,7 +281,7 @@ fn standard_mounts_are_present_and_removed_afterwards() {
     let mut spec = sh(
         root.path(),
         "test -c /dev/null && test -c /dev/urandom && test -d /dev/shm && test -d /dev/pts \
-         && test -L /dev/fd && echo x > /dev/null && test -r /proc/self/status \
+         && test -L /dev/fd && test -c /dev/pts/ptmx && test -L /dev/ptmx && echo x > /dev/null && test -r /proc/self/status \
          && test -d /sys/kernel && ! touch /sys/x 2>/dev/null && hostname && cat /etc/hostname \
          && grep -c nameserver /etc/resolv.conf >/dev/null && cat /etc/hosts",
     );
@@ -294,6 +337,19 @@ fn existing_etc_files_are_shadowed_not_modified() {
         fs::read_to_string(root.path().join("etc/hosts")).unwrap(),
         "original\n"
     );
+}
+
+#[test]
+fn sys_can_be_left_out() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !usable() {
+        return;
+    }
+    let root = busybox_rootfs();
+    let mut spec = sh(root.path(), "test -e /sys/kernel");
+    spec.sys = Sys::None;
+    assert_eq!(Sandbox::run(&spec).unwrap(), ExitStatus::Exited(1));
+    assert!(!root.path().join("sys").exists());
 }
 
 #[test]

@@ -528,3 +528,78 @@ fn parallel_walk_matches_a_single_thread_walk() {
     assert_eq!(one.len(), 50 + 50 * 20 * 2);
     assert_eq!(one.entries, many.entries);
 }
+
+#[test]
+fn corrupt_layers_are_errors_not_panics_and_stay_inside() {
+    let src = tempfile::tempdir().unwrap();
+    base_tree(src.path());
+    symlink("/", src.path().join("up")).unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let (none, all) = (
+        Snapshot::take(empty.path()).unwrap(),
+        Snapshot::take(src.path()).unwrap(),
+    );
+    let (_, tar) = layer_of(&none, &all, &LayerOptions::default());
+    let outside = tempfile::tempdir().unwrap();
+    let mut seed: u32 = 7;
+    for round in 0..200 {
+        let mut bad = tar.clone();
+        if round % 2 == 0 {
+            bad.truncate((round * 37) % tar.len());
+        }
+        for _ in 0..4 {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let i = (seed as usize >> 4) % bad.len().max(1);
+            if let Some(b) = bad.get_mut(i) {
+                *b = (seed >> 16) as u8;
+            }
+        }
+        let root = tempfile::tempdir().unwrap();
+        let _ = extract_layer(bad.as_slice(), root.path(), &ExtractOptions::default());
+    }
+    assert!(fs::read_dir(outside.path()).unwrap().next().is_none());
+}
+
+#[test]
+fn copy_layer_keeps_the_last_duplicate_and_links_hardlinks() {
+    let src = tempfile::tempdir().unwrap();
+    write(src.path(), "a", "first");
+    write(src.path(), "b", "second");
+    fs::hard_link(src.path().join("a"), src.path().join("a2")).unwrap();
+    let e = |s: &str, d: &str| CopyEntry {
+        source: Some(src.path().join(s)),
+        dest: d.into(),
+        uid: 0,
+        gid: 0,
+        mode: None,
+    };
+    let entries = [
+        e("a", "x/one"),
+        e("a2", "x/two"),
+        e("a", "dup"),
+        e("b", "dup"),
+    ];
+    let (_, tar) = write_copy_layer(&entries, Vec::new(), &LayerOptions::default()).unwrap();
+    let mut archive = tar::Archive::new(tar.as_slice());
+    let got: Vec<(String, EntryType, u64)> = archive
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let h = e.header();
+            (
+                String::from_utf8_lossy(&e.path_bytes()).into_owned(),
+                h.entry_type(),
+                h.size().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("dup".to_string(), EntryType::Regular, 6),
+            ("x/one".into(), EntryType::Regular, 5),
+            ("x/two".into(), EntryType::Link, 0),
+        ]
+    );
+}
