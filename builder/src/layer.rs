@@ -448,11 +448,12 @@ fn entry_from_meta(
             Kind::Socket => return Ok(None),
         },
     };
-    let xattrs = if matches!(kind, EntryKind::Hardlink(_)) || meta.xattrs == 0 {
-        Vec::new()
-    } else {
-        read_xattrs(host)?
-    };
+    let xattrs =
+        if matches!(kind, EntryKind::Hardlink(_)) || (meta.kind == Kind::Dir && meta.xattrs == 0) {
+            Vec::new()
+        } else {
+            read_xattrs(host)?
+        };
     Ok(Some(TarEntry {
         path: path.to_vec(),
         kind,
@@ -790,16 +791,8 @@ pub fn write_copy_layer<W: Write + Send>(
         };
         let m = fs::symlink_metadata(source).map_err(|err| Error::io(source, err))?;
         let mut meta = Meta::from_metadata(&m);
-        meta.xattrs = if meta.kind == Kind::Dir {
-            1
-        } else {
-            u64::from(
-                xattr::list(source)
-                    .map_err(|err| Error::io(source, err))?
-                    .next()
-                    .is_some(),
-            )
-        };
+        // Always read a COPY source's xattrs: there is no earlier index to say it has none.
+        meta.xattrs = 1;
         let Some(mut entry) = entry_from_meta(&dest, &meta, source, &mut links)? else {
             continue;
         };
