@@ -299,10 +299,15 @@ impl<W: Write> LayerWriter<W> {
             data.push(b'\n');
         }
         let mut h = Header::new_ustar();
-        let base = name.strip_suffix(b"/").unwrap_or(name);
-        let base = &base[base.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1)..];
-        let mut pax_name = b"PaxHeaders.0/".to_vec();
-        pax_name.extend_from_slice(&base[..base.len().min(100 - pax_name.len())]);
+        // Named as Go's archive/tar names them: DIR/PaxHeaders.0/FILE, cut to 100 bytes.
+        let trimmed = name.strip_suffix(b"/").unwrap_or(name);
+        let split = trimmed
+            .iter()
+            .rposition(|&b| b == b'/')
+            .map_or(0, |i| i + 1);
+        let mut pax_name = trimmed[..split].to_vec();
+        pax_name.extend_from_slice(b"PaxHeaders.0/");
+        pax_name.extend_from_slice(&trimmed[split..]);
         set_truncated_name(&mut h, &pax_name);
         h.set_entry_type(EntryType::XHeader);
         h.set_mode(0o644);

@@ -603,3 +603,57 @@ fn copy_layer_keeps_the_last_duplicate_and_links_hardlinks() {
         ]
     );
 }
+
+#[test]
+fn gnu_tar_reads_our_layers() {
+    if !Path::new("/usr/bin/tar").exists() || !is_root() {
+        skip("needs GNU tar at /usr/bin/tar and root");
+        return;
+    }
+    let src = tempfile::tempdir().unwrap();
+    let before = Snapshot::take(src.path()).unwrap();
+    let long = format!("{}/{}", "d".repeat(90), "f".repeat(120));
+    write(src.path(), &long, "long\n");
+    write(src.path(), "caps", "elf");
+    xattr::set(src.path().join("caps"), "user.origin", b"bale").unwrap();
+    symlink("t".repeat(150), src.path().join("s")).unwrap();
+    // chown clears setgid, so it goes first.
+    std::os::unix::fs::chown(src.path().join("caps"), Some(3_000_000), Some(3_000_001)).unwrap();
+    chmod(src.path(), "caps", 0o2755);
+    let after = Snapshot::take(src.path()).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let tar_path = out.path().join("layer.tar");
+    write_diff_layer(
+        &before,
+        &after,
+        fs::File::create(&tar_path).unwrap(),
+        &LayerOptions::default(),
+    )
+    .unwrap();
+    let dest = out.path().join("x");
+    fs::create_dir(&dest).unwrap();
+    let status = std::process::Command::new("/usr/bin/tar")
+        .args(["--xattrs", "--xattrs-include=*", "--same-owner", "-xpf"])
+        .arg(&tar_path)
+        .arg("-C")
+        .arg(&dest)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(fs::read_to_string(dest.join(&long)).unwrap(), "long\n");
+    assert_eq!(
+        fs::read_link(dest.join("s")).unwrap(),
+        Path::new(&"t".repeat(150))
+    );
+    let m = fs::metadata(dest.join("caps")).unwrap();
+    assert_eq!(
+        (m.uid(), m.gid(), m.mode() & 0o7777),
+        (3_000_000, 3_000_001, 0o2755)
+    );
+    assert_eq!(
+        xattr::get(dest.join("caps"), "user.origin")
+            .unwrap()
+            .unwrap(),
+        b"bale"
+    );
+}
