@@ -439,6 +439,10 @@ fn make_tmpdir() -> Result<PathBuf, Error> {
 
 fn read_in_root(root: &mut Root, path: &str) -> Result<Option<String>, Error> {
     match root.resolve(path, Create::Nothing) {
+        // Only a regular file is read: a FIFO planted by an image would block the build.
+        Ok(p) if !fs::symlink_metadata(&p).is_ok_and(|m| m.is_file()) => Err(Error::Spec(format!(
+            "{path} in the rootfs is not a regular file"
+        ))),
         Ok(p) => match fs::read(&p) {
             Ok(b) => Ok(Some(String::from_utf8_lossy(&b).into_owned())),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),

@@ -353,6 +353,49 @@ fn sys_can_be_left_out() {
 }
 
 #[test]
+fn dangling_etc_symlinks_are_followed_inside_and_their_targets_removed() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !usable() {
+        return;
+    }
+    let root = busybox_rootfs();
+    // As in Ubuntu images: resolv.conf points into a directory that does not exist.
+    symlink(
+        "../run/systemd/resolve/stub-resolv.conf",
+        root.path().join("etc/resolv.conf"),
+    )
+    .unwrap();
+    let (res, out, _) = capture(&sh(root.path(), "grep -c nameserver /etc/resolv.conf"));
+    assert!(res.unwrap().success());
+    assert_ne!(out, vec!["0"]);
+    assert!(!root.path().join("run").exists());
+    assert!(
+        fs::symlink_metadata(root.path().join("etc/resolv.conf"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
+
+#[test]
+fn a_fifo_for_passwd_is_refused_not_waited_on() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !usable() {
+        return;
+    }
+    let root = busybox_rootfs();
+    fs::remove_file(root.path().join("etc/passwd")).unwrap();
+    let c = CString::new(root.path().join("etc/passwd").as_os_str().as_bytes()).unwrap();
+    // SAFETY: valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    let err = Sandbox::run(&sh(root.path(), "true")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid sandbox spec: /etc/passwd in the rootfs is not a regular file"
+    );
+}
+
+#[test]
 fn network_none_has_only_loopback() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if !usable() {
