@@ -21,6 +21,23 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+//! A RUN is a snapshot, the sandbox, another snapshot and the layer of the difference:
+//!
+//! ```no_run
+//! use bale_builder::layer::{LayerOptions, write_diff_layer};
+//! use bale_builder::snapshot::Snapshot;
+//! use bale_sandbox::{Sandbox, SandboxSpec};
+//!
+//! let rootfs = std::path::Path::new("/var/lib/bale/stage0");
+//! let before = Snapshot::take(rootfs)?;
+//! let status = Sandbox::run(&SandboxSpec::new(rootfs, ["/bin/sh", "-c", "apk add curl"]))?;
+//! assert!(status.success());
+//! let after = Snapshot::take(rootfs)?;
+//! let layer = write_diff_layer(&before, &after, std::fs::File::create("layer.tar")?, &LayerOptions::from_env())?;
+//! println!("{} ({} bytes)", layer.diff_id, layer.size);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
 pub mod context;
 pub mod digest;
 pub mod dockerignore;
