@@ -148,6 +148,8 @@ impl ContextHasher {
         sources: &[&str],
         ignore: &Dockerignore,
     ) -> Result<ContentDigest, Error> {
+        // Cache entries are keyed by absolute path, whatever form the caller gave.
+        let context = &fs::canonicalize(context).map_err(|e| Error::io(context, e))?;
         let mut items: BTreeMap<String, Item> = BTreeMap::new();
         for src in sources {
             let rel = clean(src.trim_start_matches('/'));
