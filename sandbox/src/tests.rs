@@ -476,10 +476,13 @@ fn extra_mounts_work_and_leave_no_trace() {
     let host = tempfile::tempdir().unwrap();
     fs::write(host.path().join("data"), "from host\n").unwrap();
     let cache = tempfile::tempdir().unwrap();
+    let secret = host.path().join("token");
+    fs::write(&secret, "s3cret\n").unwrap();
     let mut spec = sh(
         root.path(),
         "cat /mnt/ro/data; ! touch /mnt/ro/new 2>/dev/null; echo kept > /cache/c; \
-         echo t > /scratch/x; grep -q ' /scratch tmpfs' /proc/mounts",
+         echo t > /scratch/x; grep -q ' /scratch tmpfs' /proc/mounts; \
+         cat /run/secrets/token; ! sh -c 'echo x > /run/secrets/token' 2>/dev/null",
     );
     spec.mounts = vec![
         Mount {
@@ -503,16 +506,24 @@ fn extra_mounts_work_and_leave_no_trace() {
                 mode: None,
             },
         },
+        Mount {
+            target: "/run/secrets/token".into(),
+            kind: MountKind::Bind {
+                source: secret.clone(),
+                readonly: true,
+            },
+        },
     ];
     let (res, out, err) = capture(&spec);
     assert_eq!(res.unwrap(), ExitStatus::Exited(0), "{err:?}");
-    assert_eq!(out, vec!["from host"]);
+    assert_eq!(out, vec!["from host", "s3cret"]);
+    assert_eq!(fs::read_to_string(&secret).unwrap(), "s3cret\n");
     assert_eq!(
         fs::read_to_string(cache.path().join("c")).unwrap(),
         "kept\n"
     );
     assert!(!host.path().join("new").exists());
-    for gone in ["mnt", "cache", "scratch"] {
+    for gone in ["mnt", "cache", "scratch", "run"] {
         assert!(
             !root.path().join(gone).exists(),
             "{gone} left in the rootfs"
