@@ -22,6 +22,12 @@ pub(crate) enum Op {
     },
     /// Create an empty file (a bind-mount target in the fresh `/dev` tmpfs).
     Touch(CString),
+    /// Create a file with this content (mode 0644).
+    WriteFile {
+        path: CString,
+        data: Vec<u8>,
+    },
+    Unlink(CString),
     Mkdir(CString),
     Symlink {
         target: CString,
@@ -126,6 +132,8 @@ unsafe fn run_op(op: &Op) -> Result<(), i32> {
                     -1
                 }
             }
+            Op::WriteFile { path, data } => write_file(path, data),
+            Op::Unlink(path) => libc::unlink(path.as_ptr()),
             Op::Mkdir(path) => libc::mkdir(path.as_ptr(), 0o755),
             Op::Symlink { target, link } => libc::symlink(target.as_ptr(), link.as_ptr()),
             Op::Hostname(name) => libc::sethostname(name.as_ptr(), name.as_bytes().len()),
@@ -133,6 +141,32 @@ unsafe fn run_op(op: &Op) -> Result<(), i32> {
         }
     };
     if r == 0 { Ok(()) } else { Err(errno()) }
+}
+
+unsafe fn write_file(path: &CString, data: &[u8]) -> libc::c_int {
+    unsafe {
+        let fd = libc::open(
+            path.as_ptr(),
+            libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+            0o644,
+        );
+        if fd < 0 {
+            return -1;
+        }
+        let mut done = 0;
+        while done < data.len() {
+            let n = libc::write(fd, data[done..].as_ptr().cast(), data.len() - done);
+            if n < 0 {
+                if errno() == libc::EINTR {
+                    continue;
+                }
+                libc::close(fd);
+                return -1;
+            }
+            done += n as usize;
+        }
+        libc::close(fd)
+    }
 }
 
 unsafe fn loopback_up() -> libc::c_int {

@@ -398,20 +398,18 @@ impl Drop for Pipe {
     }
 }
 
-/// Host-side state removed when a run ends, however it ends.
+/// Host-side state removed when a run ends, however it ends: only what was created in the
+/// rootfs. There is no temporary directory on the host: the contents of `/etc/hosts`,
+/// `/etc/resolv.conf` and `/etc/hostname` are written by the sandbox's init into its own `/dev`
+/// tmpfs, bind-mounted, and unlinked, so they vanish with the mount namespace even when bale is
+/// killed outright.
 struct Cleanup {
     root: Root,
-    tmpdir: Option<PathBuf>,
 }
 
 impl Cleanup {
     fn finish(&mut self) -> Result<(), Error> {
-        let r = self.root.cleanup();
-        if let Some(dir) = self.tmpdir.take() {
-            fs::remove_dir_all(&dir)
-                .map_err(|e| Error::io(format!("removing {}", dir.display()), e))?;
-        }
-        r
+        self.root.cleanup()
     }
 }
 
@@ -419,22 +417,6 @@ impl Drop for Cleanup {
     fn drop(&mut self) {
         let _ = self.finish();
     }
-}
-
-fn make_tmpdir() -> Result<PathBuf, Error> {
-    let template = std::env::temp_dir().join("bale-sandbox-XXXXXX");
-    let mut buf = template.as_os_str().as_bytes().to_vec();
-    buf.push(0);
-    // SAFETY: `buf` is a writable NUL-terminated template, as mkdtemp requires.
-    let p = unsafe { libc::mkdtemp(buf.as_mut_ptr().cast()) };
-    if p.is_null() {
-        return Err(Error::io(
-            "creating a temporary directory",
-            io::Error::last_os_error(),
-        ));
-    }
-    buf.pop();
-    Ok(PathBuf::from(std::ffi::OsStr::from_bytes(&buf)))
 }
 
 fn read_in_root(root: &mut Root, path: &str) -> Result<Option<String>, Error> {
@@ -513,7 +495,6 @@ fn run(spec: &SandboxSpec, on_line: Option<LineSink<'_>>) -> Result<ExitStatus, 
     }
     let mut cleanup = Cleanup {
         root: Root::new(&spec.rootfs)?,
-        tmpdir: None,
     };
 
     let passwd = read_in_root(&mut cleanup.root, "/etc/passwd")?;
@@ -538,17 +519,11 @@ fn run(spec: &SandboxSpec, on_line: Option<LineSink<'_>>) -> Result<ExitStatus, 
         )));
     }
 
-    let tmpdir = make_tmpdir()?;
-    cleanup.tmpdir = Some(tmpdir.clone());
     let etc_files = [
         ("hosts", hosts_file(&spec.hostname, &spec.extra_hosts)),
         ("resolv.conf", resolv_conf()),
         ("hostname", format!("{}\n", spec.hostname)),
     ];
-    for (name, content) in &etc_files {
-        fs::write(tmpdir.join(name), content)
-            .map_err(|e| Error::io(format!("writing {}", tmpdir.join(name).display()), e))?;
-    }
 
     let root_path = cleanup.root.root.clone();
     let mut b = Builder {
@@ -655,19 +630,32 @@ fn run(spec: &SandboxSpec, on_line: Option<LineSink<'_>>) -> Result<ExitStatus, 
             None,
         )?;
     }
-    for (name, _) in &etc_files {
+    for (name, content) in etc_files {
         let target = cleanup
             .root
             .resolve(&format!("/etc/{name}"), Create::File)?;
-        let source = tmpdir.join(name);
+        // Written into the fresh /dev tmpfs, bound over the target, then unlinked: the bind
+        // mount keeps the file alive, and nothing of it exists outside the mount namespace.
+        let source = cpath(&dev.join(format!(".bale-{name}")))?;
+        b.op(
+            format!("writing /etc/{name}"),
+            Op::WriteFile {
+                path: source.clone(),
+                data: content.into_bytes(),
+            },
+        );
         b.mount(
             format!("bind-mounting /etc/{name}"),
-            Some(source.as_os_str().as_bytes()),
+            Some(source.as_bytes()),
             &target,
             None,
             libc::MS_BIND,
             None,
         )?;
+        b.op(
+            format!("unlinking the source of /etc/{name}"),
+            Op::Unlink(source),
+        );
     }
     for m in &spec.mounts {
         if !m.target.starts_with('/') {

@@ -636,6 +636,7 @@ fn killing_bale_kills_the_sandbox() {
     }
     let root = busybox_rootfs();
     let marker = format!("sleep 33{}", std::process::id() % 1000);
+    let before_tmp = sandbox_tmpdirs();
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -668,4 +669,6 @@ fn killing_bale_kills_the_sandbox() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert!(mounts_under(root.path()).is_empty());
+    // Nothing on the host outside the rootfs is left behind either.
+    assert_eq!(sandbox_tmpdirs(), before_tmp);
 }
