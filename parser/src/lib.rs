@@ -16,8 +16,8 @@
 pub mod ast;
 pub mod error;
 pub mod instruction;
-pub mod syntax;
 pub mod shell;
+pub mod syntax;
 
 pub use ast::{Directive, Directives, Dockerfile, Heredoc, Node, Pos, Warning, Word};
 pub use error::{Error, ErrorKind, Result};
@@ -25,5 +25,5 @@ pub use instruction::{
     Expander, Instruction, Location, Stage, stages, syntax_tolerates, type_dockerfile, type_node,
     warnings,
 };
-pub use syntax::parse;
 pub use shell::{Env, Lexer, Matches, ShellError};
+pub use syntax::parse;

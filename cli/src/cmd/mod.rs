@@ -1,9 +1,7 @@
-//! One module per `bale` command: its clap arguments and its `run` function.
+//! One module per `bale` command: its clap arguments and its `run` function, plus the flags
+//! every command shares.
 
 pub mod debug;
-pub mod parse;
-//! One module per command: its clap arguments and its `run`.
-
 pub mod filter;
 pub mod history;
 pub mod image;
@@ -11,12 +9,13 @@ pub mod images;
 pub mod import;
 pub mod inspect;
 pub mod load;
-pub mod prune;
-pub mod rmi;
 pub mod login;
 pub mod logout;
+pub mod parse;
+pub mod prune;
 pub mod pull;
 pub mod push;
+pub mod rmi;
 pub mod save;
 pub mod search;
 pub mod system;

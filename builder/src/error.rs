@@ -1,0 +1,61 @@
+//! The crate's error type.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Errors of snapshots, layers, extraction and the build context.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file system operation failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path it failed on.
+        path: PathBuf,
+        /// The system error.
+        source: io::Error,
+    },
+    /// Writing the layer to its destination failed.
+    #[error("writing the layer: {0}")]
+    Write(io::Error),
+    /// A file's size changed between the snapshot and the copy into the layer.
+    #[error("{}: the file changed while it was written to the layer; retry when nothing modifies it", path.display())]
+    Changed {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A layer tar is malformed or reading it failed.
+    #[error("reading the layer: {0}")]
+    Read(io::Error),
+    /// A layer entry would write outside the rootfs, or is of a kind that cannot be extracted.
+    #[error("layer entry {path:?} refused: {reason}")]
+    UnsafeEntry {
+        /// The entry's path as stored in the tar.
+        path: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// A `.dockerignore` pattern is invalid.
+    #[error("{}:{line}: invalid pattern {pattern:?}: {reason}", file.display())]
+    Pattern {
+        /// The ignore file (or `--exclude` for command-line patterns).
+        file: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The pattern as written.
+        pattern: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A COPY source or destination is unusable.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
