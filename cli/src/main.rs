@@ -19,6 +19,11 @@ struct Cli {
 
 #[derive(clap::Subcommand, Debug)]
 enum Command {
+    /// Build an image from a Dockerfile
+    Build(Box<cmd::build::Args>),
+    /// Manage the build cache
+    #[command(subcommand)]
+    Builder(cmd::builder::BuilderCommand),
     /// Inspect bale's internals
     #[command(subcommand)]
     Debug(cmd::debug::DebugCommand),
@@ -60,6 +65,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let g = &cli.globals;
     let result = match cli.command {
+        Command::Build(args) => cmd::build::run(*args, g),
+        Command::Builder(c) => cmd::builder::run(c, g),
         Command::Debug(c) => cmd::debug::run(c).map(|()| ExitCode::SUCCESS),
         Command::History(args) => cmd::history::run(args, g),
         Command::Image(args) => cmd::image::run(args, g),

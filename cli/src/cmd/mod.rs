@@ -1,6 +1,8 @@
 //! One module per `bale` command: its clap arguments and its `run` function, plus the flags
 //! every command shares.
 
+pub mod build;
+pub mod builder;
 pub mod debug;
 pub mod filter;
 pub mod history;
