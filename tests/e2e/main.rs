@@ -2,6 +2,8 @@
 //! throwaway store, and asserts what a user would see.
 
 mod archive;
+mod build;
+mod build_util;
 mod conformance;
 mod images;
 mod parse;

@@ -110,14 +110,20 @@ impl Notes {
     }
 
     /// Why step `id` missed the cache with these parts. `content_change` names the source path
-    /// that changed, when the content hasher knows it.
-    pub fn why(&self, id: &str, parts: &KeyParts, content_change: Option<String>) -> String {
+    /// that changed, when the content hasher knows it. The step's own changes (instruction,
+    /// arguments, files) are named before a change of an earlier step.
+    /// `earlier` names the first config-only instruction of the stage whose key changed, when
+    /// one did: it is the reason a later step's parent key differs.
+    pub fn why(
+        &self,
+        id: &str,
+        parts: &KeyParts,
+        content_change: Option<String>,
+        earlier: Option<&str>,
+    ) -> String {
         let Some(old) = self.old.get(id) else {
             return "cache miss: no earlier build of this step".to_string();
         };
-        if old.parent != parts.parent {
-            return "cache miss: an earlier step or the base image changed".to_string();
-        }
         if old.instruction != parts.instruction {
             return if old.display != parts.display {
                 format!(
@@ -148,6 +154,12 @@ impl Notes {
             return match content_change {
                 Some(c) => format!("cache miss: {c}"),
                 None => "cache miss: the files it uses changed".to_string(),
+            };
+        }
+        if old.parent != parts.parent {
+            return match earlier {
+                Some(e) => format!("cache miss: an earlier instruction changed: {e}"),
+                None => "cache miss: an earlier step or the base image changed".to_string(),
             };
         }
         "cache miss: the cached result was pruned or the cache was bypassed".to_string()
@@ -216,7 +228,7 @@ mod tests {
         };
         p.args.insert("V".into(), "1".into());
         assert_eq!(
-            notes.why("s/1", &p, None),
+            notes.why("s/1", &p, None, None),
             "cache miss: no earlier build of this step"
         );
         notes.record("s/1", &p);
@@ -225,21 +237,27 @@ mod tests {
         let mut q = p.clone();
         q.args.insert("V".into(), "2".into());
         assert_eq!(
-            notes.why("s/1", &q, None),
+            notes.why("s/1", &q, None, None),
             "cache miss: build argument V changed (V=1 became V=2)"
         );
         let mut q = p.clone();
         q.content = Some("sha256:x".into());
         assert_eq!(
-            notes.why("s/1", &q, Some("src/a.txt changed".into())),
+            notes.why("s/1", &q, Some("src/a.txt changed".into()), None),
             "cache miss: src/a.txt changed"
         );
         let mut q = p.clone();
         q.display = "RUN y".into();
         q.instruction = "RUN y".into();
         assert_eq!(
-            notes.why("s/1", &q, None),
+            notes.why("s/1", &q, None, None),
             "cache miss: the instruction changed (it was: RUN x)"
+        );
+        let mut q = p.clone();
+        q.parent = "other".into();
+        assert_eq!(
+            notes.why("s/1", &q, None, Some("ENV A=2 (line 3)")),
+            "cache miss: an earlier instruction changed: ENV A=2 (line 3)"
         );
     }
 }

@@ -218,6 +218,8 @@ pub fn run_stage(sh: &Shared, idx: usize) -> BuildResult<StageOutput> {
         rootfs: None,
     };
     let mut cmd_set = false;
+    // The first config-only instruction whose key is new: why later steps miss.
+    let mut changed_config: Option<String> = None;
     let mut last_created = inherited_created;
 
     for (n, (ins, is_trigger)) in instructions.iter().enumerate() {
@@ -265,7 +267,11 @@ pub fn run_stage(sh: &Shared, idx: usize) -> BuildResult<StageOutput> {
                 }
             };
             let new_key = parts.key();
-            let created = record_time(sh, &new_key, no_cache, &format!("[{stage_name}] {shown}"))?;
+            let (created, hit) =
+                record_time(sh, &new_key, no_cache, &format!("[{stage_name}] {shown}"))?;
+            if changed_config.is_none() && !hit {
+                changed_config = Some(format!("{shown} (line {})", pos.line));
+            }
             sh.notes.record(&note_id, &parts);
             config.history.push(History {
                 created: Some(created.clone()),
@@ -363,7 +369,8 @@ pub fn run_stage(sh: &Shared, idx: usize) -> BuildResult<StageOutput> {
                 let why = if no_cache {
                     "cache miss: the cache is disabled for this stage (--no-cache)".to_string()
                 } else {
-                    sh.notes.why(&note_id, &parts, content_change)
+                    sh.notes
+                        .why(&note_id, &parts, content_change, changed_config.as_deref())
                 };
                 sh.progress.event(Event::Status { id, message: why });
                 let result = match &action {
@@ -442,15 +449,28 @@ enum Action<'a> {
     Workdir(String),
 }
 
-/// The time a config-only step first ran under `key`, recording it now when it never did.
-fn record_time(sh: &Shared, key: &str, no_cache: bool, description: &str) -> BuildResult<String> {
-    if let Some(e) = sh.opts.source_date_epoch {
-        return Ok(epoch_rfc3339(e));
-    }
-    if !no_cache && let Some(r) = sh.store.cache_record(key)? {
-        return Ok(r.created);
-    }
-    let created = bale_image::time::now();
+/// The time a config-only step first ran under `key` (recording it now when it never did),
+/// and whether it had run before.
+fn record_time(
+    sh: &Shared,
+    key: &str,
+    no_cache: bool,
+    description: &str,
+) -> BuildResult<(String, bool)> {
+    let found = if no_cache {
+        None
+    } else {
+        sh.store.cache_record(key)?
+    };
+    let created = match found {
+        Some(r) => {
+            return Ok((
+                sh.opts.source_date_epoch.map_or(r.created, epoch_rfc3339),
+                true,
+            ));
+        }
+        None => now_or_epoch(sh),
+    };
     sh.store.put_cache_record(
         key,
         &CacheRecord {
@@ -459,5 +479,5 @@ fn record_time(sh: &Shared, key: &str, no_cache: bool, description: &str) -> Bui
             description: description.to_string(),
         },
     )?;
-    Ok(created)
+    Ok((created, false))
 }
