@@ -3,6 +3,7 @@
 
 mod archive;
 mod build;
+mod build_errors;
 mod build_util;
 mod conformance;
 mod images;

@@ -133,7 +133,7 @@ pub fn content_key(
             key.push_str(&format!("stage:{}", out.key));
         }
         Some(Source::Image(r)) => {
-            let img = sh.image(&r)?;
+            let img = sh.source_image(&r)?;
             key.push_str(&format!("image:{}", img.id));
         }
         Some(Source::Context(name)) => match &sh.opts.build_contexts[&name] {
@@ -514,7 +514,7 @@ pub fn copy_step(
             (sh.stage_dir(&out)?, Dockerignore::default())
         }
         Some(Source::Image(r)) => {
-            let img = sh.image(&r)?;
+            let img = sh.source_image(&r)?;
             (sh.image_rootfs(&img)?.dir.clone(), Dockerignore::default())
         }
         Some(Source::Context(name)) => match &sh.opts.build_contexts[&name] {

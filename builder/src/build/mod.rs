@@ -251,6 +251,30 @@ impl Shared<'_> {
         Ok(resolved)
     }
 
+    /// The image a `--from` names when it is no stage. A bare word (no registry, tag or
+    /// digest) that the store lacks is taken for a misspelt stage rather than pulled from
+    /// Docker Hub: the error names the stages.
+    pub fn source_image(&self, name: &str) -> BuildResult<base::BaseImage> {
+        let bare = !name.contains(['/', ':', '@', '.']);
+        if bare && self.store.resolve(name).is_err() {
+            let stages: Vec<&str> = self
+                .plan
+                .stages
+                .iter()
+                .filter_map(|s| s.stage.name.as_ref().map(|n| n.value.as_str()))
+                .collect();
+            let hint = match bale_parser::instruction::suggest(name, &stages) {
+                Some(s) => format!(" (did you mean {s}?)"),
+                None if stages.is_empty() => String::new(),
+                None => format!(" (stages: {})", stages.join(", ")),
+            };
+            return Err(BuildError::new(format!(
+                "unknown stage or image \"{name}\": no stage is named so{hint} and the store has no image {name}:latest (pull it first)"
+            )));
+        }
+        self.image(name)
+    }
+
     /// The rootfs of an image, extracted once per build (for `COPY --from` and mounts).
     pub fn image_rootfs(&self, image: &base::BaseImage) -> BuildResult<Arc<fs::Rootfs>> {
         let mut roots = self.image_roots.lock().unwrap_or_else(|e| e.into_inner());

@@ -151,7 +151,7 @@ pub fn mount_content(
             }
             Some(Source::Context(name)) => parts.push(format!("named:{name}:{src}")),
             Some(Source::Image(r)) => {
-                let img = sh.image(&r)?;
+                let img = sh.source_image(&r)?;
                 parts.push(format!("image:{}:{src}", img.id));
             }
         }
@@ -360,7 +360,7 @@ fn prepare_mounts(
                         }
                     },
                     Some(Source::Image(r)) => {
-                        let img = sh.image(&r)?;
+                        let img = sh.source_image(&r)?;
                         sh.image_rootfs(&img)?.dir.clone()
                     }
                 };

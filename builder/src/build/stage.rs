@@ -109,9 +109,13 @@ pub fn run_stage(sh: &Shared, idx: usize) -> BuildResult<StageOutput> {
     let mut from_vertex = None;
     let image_base = |reference: &str| -> BuildResult<(BaseImage, usize)> {
         let total_steps = 1 + ps.stage.instructions.iter().filter(|i| is_step(i)).count();
+        let shown = bale_image::Reference::parse(reference).map_or_else(
+            |_| reference.to_string(),
+            |r| r.with_default_tag().to_string(),
+        );
         let name = match &label {
-            Some(l) => format!("[{l} 1/{total_steps}] FROM {reference}"),
-            None => format!("[1/{total_steps}] FROM {reference}"),
+            Some(l) => format!("[{l} 1/{total_steps}] FROM {shown}"),
+            None => format!("[1/{total_steps}] FROM {shown}"),
         };
         let id = sh.start(name);
         match sh.image(reference) {
