@@ -26,6 +26,8 @@
 //!   kept out of history ([`StageScope::history_args`]) and cache keys
 //!   ([`StageScope::cache_args`]).
 //! - Build-args that no ARG declared are reported by [`GlobalScope::unused_build_args`].
+//! - BuildKit's lint warnings about variables: `UndefinedVar` ([`StageScope::warnings`]) and
+//!   `UndefinedArgInFrom` ([`GlobalScope::check_from`]).
 //!
 //! ```
 //! use std::collections::BTreeMap;
@@ -73,9 +75,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use crate::ast::{Pos, Word};
+use std::cell::RefCell;
+
+use crate::ast::{Pos, Warning, Word};
 use crate::error::{Error, ErrorKind, Result};
-use crate::instruction::{Arg, ArgDecl, Expander, From, Instruction, Stage};
+use crate::instruction::{Arg, ArgDecl, Expander, From, Instruction, Stage, suggest};
 use crate::shell::{Env, Lexer, ShellError};
 
 /// The `PATH` BuildKit gives a stage whose image sets none (Linux).
@@ -231,6 +235,8 @@ struct Shared {
     build_args: BTreeMap<String, String>,
     /// Platform args, then meta ARGs with a value.
     globals: EnvList,
+    /// Names the meta ARGs declare, with or without a value.
+    meta_names: BTreeSet<String>,
     /// `KEY=VALUE` for RUN, from the proxy build-args.
     proxy_env: Vec<(String, String)>,
     /// Names some ARG declared, globally or in a stage.
@@ -331,6 +337,7 @@ impl GlobalScope {
             shared: Arc::new(Shared {
                 escape,
                 build_args: inputs.build_args.clone(),
+                meta_names: declared.clone(),
                 globals,
                 proxy_env,
                 declared: Mutex::new(declared),
@@ -398,6 +405,40 @@ impl GlobalScope {
         })
     }
 
+    /// BuildKit's `UndefinedArgInFrom` check: the variables `from`'s image and `--platform`
+    /// use that neither a meta ARG nor a predefined arg declares, as warnings at the FROM:
+    /// `FROM argument 'VERSION' is not declared (did you mean VERSIONS?)`.
+    pub fn check_from(&self, from: &From) -> Vec<Warning> {
+        let lexer = Lexer::new(self.shared.escape);
+        let mut unset = BTreeSet::new();
+        for w in std::iter::once(&from.image).chain(from.platform.as_ref()) {
+            if let Ok((_, m)) = lexer.process_word_with_matches(&w.value, &self.shared.globals) {
+                unset.extend(m.unset);
+            }
+        }
+        let known: Vec<&str> = self
+            .shared
+            .meta_names
+            .iter()
+            .map(String::as_str)
+            .chain(self.shared.globals.0.iter().map(|(k, _)| k.as_str()))
+            .collect();
+        unset
+            .into_iter()
+            .filter(|name| !known.contains(&name.as_str()))
+            .map(|name| {
+                let hint = suggest(&name, &known)
+                    .map_or(String::new(), |s| format!(" (did you mean {s}?)"));
+                Warning {
+                    pos: from.loc.pos,
+                    message: format!(
+                        "UndefinedArgInFrom: FROM argument '{name}' is not declared{hint}"
+                    ),
+                }
+            })
+            .collect()
+    }
+
     /// The scope of a stage built FROM an image (or `scratch`, with an empty `base_env`):
     /// `base_env` is the image config's `Env` (`KEY=VALUE`). BuildKit's default `PATH` is added
     /// when it sets none. For a stage built FROM an earlier stage use [`StageScope::child`].
@@ -411,6 +452,7 @@ impl GlobalScope {
             state: config.clone(),
             config,
             args: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -456,19 +498,27 @@ pub struct StageScope {
     config: EnvList,
     /// The ARGs declared so far (inherited ones first), with their values; a name may repeat.
     args: Vec<(String, Option<String>)>,
+    /// `UndefinedVar` warnings of the instructions applied so far.
+    warnings: Vec<Warning>,
 }
 
 /// The stage environment as an [`Expander`] for [`Instruction::expand`].
+/// It notes the unset variables that single words and heredocs use, which BuildKit reports as
+/// `UndefinedVar`; EXPOSE's word lists are not checked, as in BuildKit.
 struct StageExpander<'a> {
     lexer: Lexer,
     env: &'a EnvList,
+    unset: RefCell<BTreeSet<String>>,
 }
 
 impl Expander for StageExpander<'_> {
     fn word(&self, word: &str) -> std::result::Result<String, String> {
-        self.lexer
-            .process_word(word, self.env)
-            .map_err(|e| e.message)
+        let (out, m) = self
+            .lexer
+            .process_word_with_matches(word, self.env)
+            .map_err(|e| e.message)?;
+        self.unset.borrow_mut().extend(m.unset);
+        Ok(out)
     }
 
     fn words(&self, word: &str) -> std::result::Result<Vec<String>, String> {
@@ -480,9 +530,13 @@ impl Expander for StageExpander<'_> {
     fn heredoc(&self, body: &str) -> std::result::Result<String, String> {
         // BuildKit expands heredoc bodies with a lexer of its own whose escape token is always
         // the backslash, whatever `# escape=` says.
-        Lexer::new('\\')
-            .expand_heredoc(body, self.env)
-            .map_err(|e| e.message)
+        let (out, m) = Lexer::new('\\')
+            .raw_quotes(true)
+            .raw_escapes(true)
+            .process_word_with_matches(body, self.env)
+            .map_err(|e| e.message)?;
+        self.unset.borrow_mut().extend(m.unset);
+        Ok(out)
     }
 }
 
@@ -500,6 +554,7 @@ impl StageScope {
             state,
             config: self.config.clone(),
             args: self.args.clone(),
+            warnings: Vec::new(),
         }
     }
 
@@ -520,10 +575,14 @@ impl StageScope {
             .expand_from(f)
             .map(Instruction::From),
             other => {
-                let expanded = other.expand(&StageExpander {
+                let ex = StageExpander {
                     lexer: Lexer::new(self.shared.escape),
                     env: &self.state,
-                })?;
+                    unset: RefCell::default(),
+                };
+                let expanded = other.expand(&ex)?;
+                let unset = ex.unset.into_inner();
+                self.report_undefined(other.loc().pos, unset);
                 if let Instruction::Env(p) = &expanded {
                     for kv in &p.pairs {
                         self.state.set(&kv.key.value, &kv.value.value);
@@ -543,11 +602,11 @@ impl StageScope {
             let value = if let Some(v) = self.shared.build_args.get(name) {
                 Some(v.clone())
             } else if let Some(d) = &decl.default {
-                Some(
-                    Lexer::new(self.shared.escape)
-                        .process_word(&d.value, &self.state)
-                        .map_err(|e| expansion_error(d.pos, e))?,
-                )
+                let (v, m) = Lexer::new(self.shared.escape)
+                    .process_word_with_matches(&d.value, &self.state)
+                    .map_err(|e| expansion_error(d.pos, e))?;
+                self.report_undefined(a.loc.pos, m.unset);
+                Some(v)
             } else {
                 self.shared.globals.get(name).map(str::to_string)
             };
@@ -567,6 +626,31 @@ impl StageScope {
             loc: a.loc,
             args: out,
         })
+    }
+
+    /// BuildKit's `reportUnmatchedVariables`: an unset variable is worth a warning unless an
+    /// ARG of the stage declared it (with or without a value).
+    fn report_undefined(&mut self, pos: Pos, unset: BTreeSet<String>) {
+        for name in unset {
+            if self.args.iter().any(|(k, _)| *k == name) || NON_ENV_ARGS.contains(&name.as_str()) {
+                continue;
+            }
+            let known: Vec<&str> = self.state.0.iter().map(|(k, _)| k.as_str()).collect();
+            let hint =
+                suggest(&name, &known).map_or(String::new(), |s| format!(" (did you mean ${s}?)"));
+            self.warnings.push(Warning {
+                pos,
+                message: format!("UndefinedVar: Usage of undefined variable '${name}'{hint}"),
+            });
+        }
+    }
+
+    /// BuildKit's `UndefinedVar` warnings for the instructions applied so far, in order, at
+    /// each instruction's keyword: `UndefinedVar: Usage of undefined variable '$NAME'`, with a
+    /// `(did you mean $OTHER?)` when a set name is close. A variable some ARG of the stage
+    /// declared is never reported, even when it has no value.
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
     }
 
     /// The value of `name` in the stage (image Env, ENV, declared ARGs), `None` when unset.

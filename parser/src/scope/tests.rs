@@ -708,3 +708,60 @@ fn conformance_env_testfile_values_are_unquoted_as_buildkit_does() {
     assert_eq!(values[6], ["value\"double quote\"value2"]);
     assert_eq!(values[8], ["a\"b"]);
 }
+
+#[test]
+fn undefined_var_warnings_name_unset_variables_unless_an_arg_declared_them() {
+    let b = build(
+        concat!(
+            "FROM a\n",
+            "ARG DECLARED\n",
+            "ENV COLOUR=1\n",
+            "WORKDIR /$DECLARED/$NOPE/${ALSO:-x}\n",
+            "COPY <<EOF /f\n$INBODY\nEOF\n",
+            "EXPOSE $PORT\n",
+            "RUN echo $NOT_EXPANDED\n",
+            "ENV X=$COLOR\n",
+        ),
+        &[],
+    );
+    let (scope, _) = b.stage(0, &["P=1", "PORT=80"]);
+    let got: Vec<(usize, &str)> = scope
+        .warnings()
+        .iter()
+        .map(|w| (w.pos.line, w.message.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (4, "UndefinedVar: Usage of undefined variable '$ALSO'"),
+            (4, "UndefinedVar: Usage of undefined variable '$NOPE'"),
+            (5, "UndefinedVar: Usage of undefined variable '$INBODY'"),
+            (
+                10,
+                "UndefinedVar: Usage of undefined variable '$COLOR' (did you mean $COLOUR?)"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn from_lines_warn_about_args_no_meta_arg_declares() {
+    let b = build(
+        "ARG VERSION\nFROM a:${VERSION:-1}\nFROM --platform=$PLATFORM b:$VERSIONS\n",
+        &[],
+    );
+    assert!(b.global.check_from(&b.stages[0].from).is_empty());
+    let got: Vec<String> = b
+        .global
+        .check_from(&b.stages[1].from)
+        .into_iter()
+        .map(|w| format!("{}: {}", w.pos.line, w.message))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "3: UndefinedArgInFrom: FROM argument 'PLATFORM' is not declared",
+            "3: UndefinedArgInFrom: FROM argument 'VERSIONS' is not declared (did you mean VERSION?)",
+        ]
+    );
+}
