@@ -71,11 +71,10 @@
 //! assert_eq!(global.unused_build_args(), ["X"]);
 //! ```
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::{Arc, Mutex};
-
-use std::cell::RefCell;
 
 use crate::ast::{Pos, Warning, Word};
 use crate::error::{Error, ErrorKind, Result};
@@ -722,7 +721,7 @@ impl StageScope {
     }
 
     /// `text` with the stage's variables substituted for display (progress lines), as BuildKit
-    /// names its steps: quotes kept, unset variables left as written, and the text unchanged
+    /// names its RUN steps: quotes kept, unset variables left as written, and the text unchanged
     /// when it does not lex.
     pub fn display(&self, text: &str) -> String {
         Lexer::new(self.shared.escape)
