@@ -21,7 +21,6 @@ pub mod fs;
 pub mod plan;
 pub mod run;
 pub mod stage;
-pub mod vars;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -32,6 +31,7 @@ use std::time::Instant;
 use bale_image::store::CachedLayer;
 use bale_image::{Image, ImageConfig, Lease, Reference, Store};
 use bale_parser::Instruction;
+use bale_parser::scope::{BuildInputs, GlobalScope, Platform, StageScope};
 use oci_spec::image::{Descriptor, ImageManifestBuilder, MediaType};
 
 pub use error::{BuildError, BuildResult};
@@ -152,6 +152,8 @@ pub struct StageOutput {
     pub layers: Vec<CachedLayer>,
     /// Its last cache key.
     pub key: String,
+    /// Its variable scope, which a stage built FROM it continues.
+    pub scope: StageScope,
     /// Its rootfs, when one was materialised (taken by `COPY --from` and mounts).
     pub rootfs: Mutex<Option<fs::Rootfs>>,
 }
@@ -168,8 +170,8 @@ pub struct Shared<'a> {
     pub progress: &'a dyn Progress,
     /// The plan.
     pub plan: plan::Plan,
-    /// The build's variables.
-    pub vars: vars::BuildVars,
+    /// The global variable scope (meta ARGs, platform args, `--build-arg`s).
+    pub global: GlobalScope,
     /// The Dockerfile's escape token.
     pub escape: char,
     /// Each instruction's text as written, by its first line.
@@ -337,10 +339,15 @@ pub fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress) -> Bui
         .iter()
         .map(|n| (n.pos.line, n.original.clone()))
         .collect();
-    let build_vars = vars::BuildVars::new(&globals, opts.build_args.clone(), escape)?;
+    let inputs = BuildInputs {
+        build_args: opts.build_args.clone(),
+        platform: Platform::host(),
+        target_stage: opts.target.clone(),
+    };
+    let global = GlobalScope::new(&inputs, &globals, &stages, escape)?;
     let bases = stages
         .iter()
-        .map(|s| vars::expand_base(&build_vars, escape, &s.base().value, s.base().pos))
+        .map(|s| Ok(global.expand_from(&s.from)?.image.value))
         .collect::<BuildResult<Vec<_>>>()?;
     let contexts: BTreeMap<String, ()> = opts
         .build_contexts
@@ -408,7 +415,7 @@ pub fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress) -> Bui
         opts,
         progress,
         plan: the_plan,
-        vars: build_vars,
+        global,
         escape,
         originals,
         context,
@@ -464,7 +471,7 @@ pub fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress) -> Bui
     let image = export(&sh, &target)?;
     Ok(Built {
         image,
-        unused_build_args: sh.vars.unused_build_args(),
+        unused_build_args: sh.global.unused_build_args(),
         steps: sh.steps.load(Ordering::Relaxed),
         cached: sh.cached.load(Ordering::Relaxed),
         files_read: sh.hasher.files_read(),

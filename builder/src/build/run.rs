@@ -22,7 +22,6 @@ use super::config::shell_of;
 use super::error::{BuildError, BuildResult};
 use super::plan::{Source, resolve_source};
 use super::stage::{StageFs, chomp};
-use super::vars::StageVars;
 use super::{SecretSource, Shared};
 use crate::layer::write_layer_from_diff;
 use crate::progress::{self, Event};
@@ -448,13 +447,14 @@ fn prepare_mounts(
     Ok(out)
 }
 
-/// Runs a RUN whose cache missed and returns its layer (`None` when it changed nothing).
+/// Runs a RUN whose cache missed, with `run_env` (the stage scope's RUN environment), and
+/// returns its layer (`None` when it changed nothing).
 pub fn run_step(
     sh: &Shared,
     sfs: &mut StageFs,
     run: &Run,
     cmd: &Command,
-    svars: &StageVars,
+    run_env: &[String],
     config: &ImageConfig,
     id: usize,
 ) -> BuildResult<Option<CachedLayer>> {
@@ -464,7 +464,7 @@ pub fn run_step(
         ));
     }
     let conf = config.config.clone().unwrap_or_default();
-    let mut env = svars.run_env(conf.env.as_deref().unwrap_or(&[]));
+    let mut env = run_env.to_vec();
     if !env.iter().any(|e| e.starts_with("PATH=")) {
         env.push(format!("PATH={}", bale_sandbox::DEFAULT_PATH));
     }

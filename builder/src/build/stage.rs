@@ -19,7 +19,6 @@ use super::config;
 use super::error::{BuildError, BuildResult};
 use super::fs::Rootfs;
 use super::plan::Base;
-use super::vars::{MapExpander, StageVars};
 use super::{NamedContext, Shared, StageOutput, copy, display, run};
 use crate::progress::Event;
 
@@ -129,12 +128,14 @@ pub fn run_stage(sh: &Shared, idx: usize) -> BuildResult<StageOutput> {
             }
         }
     };
+    let mut parent_scope = None;
     let (mut config, layers, base_text) = match &ps.base {
         Base::Scratch => (scratch_config(), Vec::new(), "scratch".to_string()),
         Base::Stage(i) => {
             let Some(out) = sh.wait_stage(*i) else {
                 return Err(BuildError::new(""));
             };
+            parent_scope = Some(out.scope.child());
             (
                 out.config.clone(),
                 out.layers.clone(),
@@ -216,7 +217,18 @@ pub fn run_stage(sh: &Shared, idx: usize) -> BuildResult<StageOutput> {
         sh.opts.source_date_epoch,
         triggers.join("\n")
     ));
-    let mut svars: StageVars = sh.vars.stage();
+    let mut scope = match parent_scope {
+        Some(s) => s,
+        None => sh.global.stage(
+            &config
+                .config
+                .as_ref()
+                .and_then(|c| c.env.clone())
+                .unwrap_or_default(),
+        ),
+    };
+    // BuildKit's default PATH goes into the config of an image whose base sets none.
+    config.config.get_or_insert_with(Default::default).env = Some(scope.env());
     let mut sfs = StageFs {
         layers,
         rootfs: None,
@@ -231,20 +243,13 @@ pub fn run_stage(sh: &Shared, idx: usize) -> BuildResult<StageOutput> {
             return Err(BuildError::new(""));
         }
         let pos = if *is_trigger { from_pos } else { ins.loc().pos };
-        let env: Vec<String> = config
-            .config
-            .as_ref()
-            .and_then(|c| c.env.clone())
-            .unwrap_or_default();
-        let exp_vars = svars.expansion_env(&env);
-        let expander = MapExpander::new(sh.escape, &exp_vars);
-        let expanded = ins
-            .expand(&expander)
+        let expanded = scope
+            .apply(ins)
             .map_err(|e| BuildError::from(e).or_at(pos))?;
         let shown = if *is_trigger {
             format!("ONBUILD {}", ins.keyword())
         } else {
-            display(sh, ins)
+            scope.display(&display(sh, ins))
         };
         let mut parts = KeyParts {
             parent: key.clone(),
@@ -258,8 +263,15 @@ pub fn run_stage(sh: &Shared, idx: usize) -> BuildResult<StageOutput> {
             // Config only.
             let created_by = match &expanded {
                 Instruction::Arg(a) => {
-                    let declared = svars.declare(a);
-                    parts.args = svars.args().into_iter().collect();
+                    let declared: Vec<String> = a
+                        .args
+                        .iter()
+                        .map(|d| match &d.default {
+                            Some(v) => format!("{}={}", d.name.value, v.value),
+                            None => d.name.value.clone(),
+                        })
+                        .collect();
+                    parts.args = scope.cache_args().into_iter().collect();
                     format!("ARG {}", declared.join(" "))
                 }
                 Instruction::From(_) => unreachable!("FROM starts a stage"),
@@ -267,6 +279,9 @@ pub fn run_stage(sh: &Shared, idx: usize) -> BuildResult<StageOutput> {
                     let applied =
                         config::apply(other, &mut config, cmd_set).map_err(|e| e.or_at(pos))?;
                     cmd_set |= applied.cmd_set;
+                    if matches!(other, Instruction::Env(_)) {
+                        config.config.get_or_insert_with(Default::default).env = Some(scope.env());
+                    }
                     applied.created_by
                 }
             };
@@ -311,15 +326,8 @@ pub fn run_stage(sh: &Shared, idx: usize) -> BuildResult<StageOutput> {
         let action: Action = match &expanded {
             Instruction::Run(r) => {
                 let cmd = run::command(r, &config).map_err(|e| e.or_at(pos))?;
-                let history_args = svars.args();
-                let mut shown_cmd: Vec<String> = Vec::new();
-                if !history_args.is_empty() {
-                    shown_cmd.push(format!("|{}", history_args.len()));
-                    shown_cmd.extend(history_args.iter().map(|(k, v)| format!("{k}={v}")));
-                }
-                shown_cmd.extend(cmd.argv.iter().cloned());
-                created_by = format!("RUN {} # buildkit", shown_cmd.join(" "));
-                parts.args = history_args.into_iter().collect();
+                created_by = format!("RUN {} # buildkit", scope.run_history(&cmd.argv));
+                parts.args = scope.cache_args().into_iter().collect();
                 parts.args.insert(
                     "\0network".to_string(),
                     format!("{:?}/{:?}", r.network, sh.opts.network),
@@ -378,7 +386,9 @@ pub fn run_stage(sh: &Shared, idx: usize) -> BuildResult<StageOutput> {
                 };
                 sh.progress.event(Event::Status { id, message: why });
                 let result = match &action {
-                    Action::Run(r, cmd) => run::run_step(sh, &mut sfs, r, cmd, &svars, &config, id),
+                    Action::Run(r, cmd) => {
+                        run::run_step(sh, &mut sfs, r, cmd, &scope.run_env(), &config, id)
+                    }
                     Action::Copy(c, add) => {
                         copy::copy_step(sh, &mut sfs, c, *add, &config, &workdir)
                     }
@@ -440,6 +450,7 @@ pub fn run_stage(sh: &Shared, idx: usize) -> BuildResult<StageOutput> {
         None => last_created,
     };
     Ok(StageOutput {
+        scope,
         config,
         layers: sfs.layers,
         key,
