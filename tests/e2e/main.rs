@@ -4,6 +4,7 @@
 mod archive;
 mod build;
 mod build_errors;
+mod build_flags;
 mod build_instructions;
 mod build_util;
 mod conformance;
