@@ -167,6 +167,12 @@ impl Notes {
 
     /// Writes the notes: this build's steps, and the earlier ones this build did not reach.
     pub fn save(&self) -> std::io::Result<()> {
+        {
+            let new = self.new.lock().unwrap_or_else(|e| e.into_inner());
+            if new.iter().all(|(k, v)| self.old.get(k) == Some(v)) && self.path.exists() {
+                return Ok(());
+            }
+        }
         let mut all = self.old.clone();
         all.extend(
             self.new
