@@ -206,3 +206,23 @@ fn source_date_epoch_gives_the_same_manifest_in_two_stores() {
     }
     assert_eq!(digests[0], digests[1]);
 }
+
+#[test]
+fn warnings_and_unused_build_args_are_reported() {
+    let Some(b) = BuildEnv::new() else { return };
+    let ctx = b.write_context(
+        "ctx",
+        &[("Dockerfile", "FROM busybox:local\nENV A=$UNDEFINED_X\n")],
+    );
+    let (_, progress) = b.build(&ctx, &["--build-arg", "NOBODY=1"]);
+    assert!(
+        progress.contains("[Warning] One or more build-args [NOBODY] were not consumed"),
+        "{progress}"
+    );
+    assert!(
+        progress.contains(
+            " 1 warning found:\n - UndefinedVar: Usage of undefined variable '$UNDEFINED_X' (line 2)\n"
+        ),
+        "{progress}"
+    );
+}

@@ -142,6 +142,8 @@ pub struct Built {
     pub cached: usize,
     /// Context files whose content was read to hash them.
     pub files_read: u64,
+    /// What BuildKit would warn about (`UndefinedVar: ... (line 3)`), in stage order.
+    pub warnings: Vec<String>,
 }
 
 /// The result of one stage, for the stages that use it.
@@ -196,6 +198,7 @@ pub struct Shared<'a> {
     image_roots: Mutex<HashMap<String, Arc<fs::Rootfs>>>,
     steps: AtomicUsize,
     cached: AtomicUsize,
+    warnings: Mutex<Vec<(usize, usize, String)>>,
 }
 
 impl Shared<'_> {
@@ -235,6 +238,14 @@ impl Shared<'_> {
             None => self.failed.store(true, Ordering::SeqCst),
         }
         self.done.notify_all();
+    }
+
+    /// Notes a warning of stage `stage` about `line`.
+    pub fn warn(&self, stage: usize, line: usize, message: String) {
+        self.warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((stage, line, message));
     }
 
     /// Whether another stage failed (this one should stop).
@@ -434,6 +445,7 @@ pub fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress) -> Bui
         image_roots: Mutex::new(HashMap::new()),
         steps: AtomicUsize::new(0),
         cached: AtomicUsize::new(0),
+        warnings: Mutex::new(Vec::new()),
     };
     let first_error: Mutex<Option<BuildError>> = Mutex::new(None);
     std::thread::scope(|s| {
@@ -475,6 +487,16 @@ pub fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress) -> Bui
         steps: sh.steps.load(Ordering::Relaxed),
         cached: sh.cached.load(Ordering::Relaxed),
         files_read: sh.hasher.files_read(),
+        warnings: {
+            let mut w = sh
+                .warnings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            w.sort();
+            w.dedup();
+            w.into_iter().map(|(_, _, m)| m).collect()
+        },
     })
 }
 

@@ -445,6 +445,13 @@ pub fn run_stage(sh: &Shared, idx: usize) -> BuildResult<StageOutput> {
         key = new_key;
     }
 
+    for w in scope.warnings() {
+        sh.warn(
+            idx,
+            w.pos.line,
+            format!("{} (line {})", w.message, w.pos.line),
+        );
+    }
     config.created = match sh.opts.source_date_epoch {
         Some(e) => Some(epoch_rfc3339(e)),
         None => last_created,

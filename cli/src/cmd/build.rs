@@ -304,6 +304,13 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
                     unused.join(" ")
                 );
             }
+            if !built.warnings.is_empty() && !args.quiet {
+                let n = built.warnings.len();
+                eprintln!("\n {n} warning{} found:", if n == 1 { "" } else { "s" });
+                for w in &built.warnings {
+                    eprintln!(" - {w}");
+                }
+            }
             if let Some(f) = &args.iidfile {
                 std::fs::write(f, built.image.id.to_string())
                     .with_context(|| format!("writing --iidfile {}", f.display()))?;
