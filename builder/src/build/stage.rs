@@ -242,6 +242,12 @@ pub fn run_stage(sh: &Shared, idx: usize) -> BuildResult<StageOutput> {
         if sh.failed() {
             return Err(BuildError::new(""));
         }
+        // The handler only records Ctrl-C; steps that run no sandbox notice it here.
+        if let Some(sig) = bale_sandbox::interrupted() {
+            return Err(BuildError::new(format!(
+                "build interrupted by signal {sig}; nothing was tagged"
+            )));
+        }
         let pos = if *is_trigger { from_pos } else { ins.loc().pos };
         let expanded = scope
             .apply(ins)

@@ -110,7 +110,8 @@ impl Store {
         Ok(Some(record))
     }
 
-    /// Writes the record under `key`, atomically. Call it while holding the lease that wrote
+    /// Writes the record under `key`, atomically (not synced: losing one is a cache miss).
+    /// Call it while holding the lease that wrote
     /// the record's layer: from then on the record keeps the layer alive.
     pub fn put_cache_record(&self, key: &str, record: &CacheRecord) -> Result<()> {
         if !valid_key(key) {
@@ -122,7 +123,18 @@ impl Store {
         let dir = self.records_dir();
         fs::create_dir_all(&dir).at("creating", &dir)?;
         let bytes = serde_json::to_vec(record).expect("a cache record always encodes");
-        self.write_atomic(&dir.join(format!("{key}.json")), &bytes)
+        // Atomic but not synced: a record lost in a crash is only a cache miss, and a build
+        // writes one per instruction, where an fsync each would cost more than the build.
+        let tmp = self.temp_path("record")?;
+        fs::write(&tmp, &bytes).at("writing", &tmp)?;
+        let dest = dir.join(format!("{key}.json"));
+        fs::rename(&tmp, &dest).map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            Error::io(
+                format!("renaming {} to {}", tmp.display(), dest.display()),
+                e,
+            )
+        })
     }
 
     /// Every record, with its key and when it was last used. Unreadable records are skipped.
