@@ -7,7 +7,7 @@
 //! a destination ending in `/` (or several sources) is a directory the sources go into; a
 //! directory source copies its content; missing parent directories are created.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -17,7 +17,7 @@ use bale_image::store::CachedLayer;
 use bale_parser::instruction::{Copy, Source as CopySource};
 
 use super::error::{BuildError, BuildResult};
-use super::fs::{open_layer, user_files};
+use super::fs::{LayerIndex, user_files};
 use super::plan::{Source, resolve_source};
 use super::stage::{StageFs, chomp};
 use super::{NamedContext, Shared};
@@ -377,11 +377,7 @@ fn chown_ids(sh: &Shared, sfs: &StageFs, chown: Option<&str>) -> BuildResult<(u3
             },
         ));
     }
-    let (passwd, group) = user_files(
-        sh.store,
-        &sfs.layers,
-        sfs.rootfs.as_ref().map(|r| r.dir.as_path()),
-    )?;
+    let (passwd, group) = user_files(sh.store, &sfs.layers, sfs.current_rootfs())?;
     let user = bale_sandbox::resolve_user(spec, passwd.as_deref(), group.as_deref())
         .map_err(|e| BuildError::new(format!("--chown={spec}: {e}")))?;
     Ok((user.uid, user.gid))
@@ -402,45 +398,10 @@ fn missing_dirs(
             .cloned()
             .collect());
     }
-    let rel: HashSet<String> = wanted
-        .iter()
-        .map(|w| w.trim_start_matches('/').to_string())
-        .collect();
-    let mut present: HashSet<String> = HashSet::new();
-    for layer in &sfs.layers {
-        let mut archive = tar::Archive::new(open_layer(sh.store, layer)?);
-        let entries = archive
-            .entries()
-            .map_err(|e| BuildError::new(format!("reading layer {}: {e}", layer.digest)))?;
-        for entry in entries {
-            let entry = entry
-                .map_err(|e| BuildError::new(format!("reading layer {}: {e}", layer.digest)))?;
-            let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            let name = raw
-                .trim_start_matches("./")
-                .trim_end_matches('/')
-                .to_string();
-            let (dir, base) = match name.rfind('/') {
-                Some(i) => (name[..i].to_string(), name[i + 1..].to_string()),
-                None => (String::new(), name.clone()),
-            };
-            if base == ".wh..wh..opq" {
-                present.retain(|p| !p.starts_with(&format!("{dir}/")));
-            } else if let Some(gone) = base.strip_prefix(".wh.") {
-                let gone = if dir.is_empty() {
-                    gone.to_string()
-                } else {
-                    format!("{dir}/{gone}")
-                };
-                present.retain(|p| *p != gone && !p.starts_with(&format!("{gone}/")));
-            } else if rel.contains(&name) {
-                present.insert(name);
-            }
-        }
-    }
+    let index = LayerIndex::build(sh.store, &sfs.layers)?;
     Ok(wanted
         .iter()
-        .filter(|w| !present.contains(w.trim_start_matches('/')))
+        .filter(|w| index.get(w).is_none())
         .cloned()
         .collect())
 }
@@ -666,11 +627,7 @@ pub fn workdir_step(
     let (uid, gid) = if user.is_empty() {
         (0, 0)
     } else {
-        let (passwd, group) = user_files(
-            sh.store,
-            &sfs.layers,
-            sfs.rootfs.as_ref().map(|r| r.dir.as_path()),
-        )?;
+        let (passwd, group) = user_files(sh.store, &sfs.layers, sfs.current_rootfs())?;
         let u = bale_sandbox::resolve_user(user, passwd.as_deref(), group.as_deref())
             .map_err(|e| BuildError::new(format!("WORKDIR {wd}: USER {user}: {e}")))?;
         (u.uid, u.gid)

@@ -42,6 +42,14 @@ impl StageFs {
         }
         Ok(self.rootfs.as_mut().expect("just set"))
     }
+
+    /// The rootfs directory when one exists and holds every layer.
+    pub fn current_rootfs(&self) -> Option<&std::path::Path> {
+        self.rootfs
+            .as_ref()
+            .filter(|r| r.applied == self.layers.len())
+            .map(|r| r.dir.as_path())
+    }
 }
 
 fn is_step(ins: &Instruction) -> bool {
