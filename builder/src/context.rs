@@ -197,11 +197,7 @@ impl ContextHasher {
     /// what lands in the image, not what is in the context): SHA-256 over the sorted
     /// (path, digest) pairs. The selection is remembered under `key`, and
     /// [`ContentDigest::change`] names the first path that differs from the previous one.
-    pub fn digest_selection(
-        &self,
-        key: &str,
-        per_path: BTreeMap<String, String>,
-    ) -> ContentDigest {
+    pub fn digest_selection(&self, key: &str, per_path: BTreeMap<String, String>) -> ContentDigest {
         let mut total = Sha256::new();
         for (rel, d) in &per_path {
             total.update(rel.as_bytes());

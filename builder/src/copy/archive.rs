@@ -78,13 +78,19 @@ pub(crate) fn index(path: &Path, temp: &Path) -> Result<Indexed, Error> {
     let f = fs::File::open(&tar_path).map_err(|e| Error::io(&tar_path, e))?;
     let mut archive = tar::Archive::new(f);
     let mut entries = Vec::new();
-    for entry in archive.entries_with_seek().map_err(|e| Error::io(path, e))? {
+    for entry in archive
+        .entries_with_seek()
+        .map_err(|e| Error::io(path, e))?
+    {
         let mut entry = entry.map_err(|e| Error::io(path, e))?;
         let h = entry.header().clone();
         let kind = h.entry_type();
         if matches!(
             kind,
-            EntryType::XGlobalHeader | EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink
+            EntryType::XGlobalHeader
+                | EntryType::XHeader
+                | EntryType::GNULongName
+                | EntryType::GNULongLink
         ) {
             continue;
         }
@@ -96,7 +102,11 @@ pub(crate) fn index(path: &Path, temp: &Path) -> Result<Indexed, Error> {
         if let Ok(Some(exts)) = entry.pax_extensions() {
             for ext in exts.flatten() {
                 let key = ext.key_bytes();
-                let num = || std::str::from_utf8(ext.value_bytes()).ok().and_then(|v| v.parse().ok());
+                let num = || {
+                    std::str::from_utf8(ext.value_bytes())
+                        .ok()
+                        .and_then(|v| v.parse().ok())
+                };
                 if let Some(x) = key.strip_prefix(b"SCHILY.xattr.") {
                     xattrs.push((OsString::from_vec(x.to_vec()), ext.value_bytes().to_vec()));
                 } else if key == b"uid" {
@@ -146,6 +156,7 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 /// A reader of `size` bytes at `offset` of `path`.
 pub(crate) fn open_span(path: &Path, offset: u64, size: u64) -> Result<io::Take<fs::File>, Error> {
     let mut f = fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    f.seek(SeekFrom::Start(offset)).map_err(|e| Error::io(path, e))?;
+    f.seek(SeekFrom::Start(offset))
+        .map_err(|e| Error::io(path, e))?;
     Ok(f.take(size))
 }

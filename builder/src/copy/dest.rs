@@ -93,7 +93,12 @@ impl Dest for RootfsDest {
         let host = self.host(path);
         let m = match fs::symlink_metadata(&host) {
             Ok(m) => m,
-            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
                 return Ok(None);
             }
             Err(e) => return Err(Error::io(&host, e)),
@@ -139,7 +144,11 @@ impl Dest for RootfsDest {
 }
 
 /// Resolves `path` in the destination, following every symlink (a chroot's view).
-pub(crate) fn resolve_dest(dest: &dyn Dest, path: &str, follow_last: bool) -> Result<String, Error> {
+pub(crate) fn resolve_dest(
+    dest: &dyn Dest,
+    path: &str,
+    follow_last: bool,
+) -> Result<String, Error> {
     resolve(path, follow_last, Confine::Chroot, path, |p| {
         Ok(match dest.entry(p)? {
             None => Lookup::Missing,
@@ -209,7 +218,9 @@ pub(crate) fn resolve_chown(spec: &str, dest: &dyn Dest) -> Result<Owner, Error>
                     owner.uid = u;
                     owner.gid = g;
                 }
-                None => owner.unknown.push(format!("user {user:?} is not in /etc/passwd")),
+                None => owner
+                    .unknown
+                    .push(format!("user {user:?} is not in /etc/passwd")),
             }
         }
     }
@@ -227,7 +238,9 @@ pub(crate) fn resolve_chown(spec: &str, dest: &dyn Dest) -> Result<Owner, Error>
                 });
                 match found {
                     Some(g) => owner.gid = g,
-                    None => owner.unknown.push(format!("group {group:?} is not in /etc/group")),
+                    None => owner
+                        .unknown
+                        .push(format!("group {group:?} is not in /etc/group")),
                 }
             }
         }

@@ -117,7 +117,12 @@ impl SourceRoot {
                     Ok(Lookup::Symlink(utf8(t.into_os_string(), &host)?))
                 }
                 Ok(_) => Ok(Lookup::Other),
-                Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                    ) =>
+                {
                     Ok(Lookup::Missing)
                 }
                 Err(e) => Err(Error::io(&host, e)),
@@ -200,7 +205,7 @@ impl CopyRequest {
     }
 
     /// The request for a typed COPY (`add` false) or ADD instruction whose variables were
-    /// expanded ([`bale_parser::instruction::expand`]), in a stage whose `WORKDIR` is `workdir`.
+    /// expanded ([`bale_parser::Instruction::expand`]), in a stage whose `WORKDIR` is `workdir`.
     pub fn from_instruction(
         copy: &bale_parser::instruction::Copy,
         add: bool,
@@ -465,7 +470,11 @@ impl CopyPlan {
     /// from `hasher`'s memo when the file's (path, size, mtime, ctime, inode) is unchanged, so
     /// touching a file keeps the digest and reads nothing. `key` names this COPY across builds,
     /// so [`ContentDigest::change`] can say which path made a cache miss.
-    pub fn content_digest(&self, hasher: &ContextHasher, key: &str) -> Result<ContentDigest, Error> {
+    pub fn content_digest(
+        &self,
+        hasher: &ContextHasher,
+        key: &str,
+    ) -> Result<ContentDigest, Error> {
         let mut files: Vec<(&Path, &fs::Metadata)> = Vec::new();
         for e in self.entries.values() {
             if let Node::File {
@@ -616,7 +625,12 @@ fn base_of(path: &str) -> &str {
 
 fn kind_of(m: &fs::Metadata, rdev: u64) -> Option<Node> {
     let ft = m.file_type();
-    let dev = || (libc::major(rdev as libc::dev_t), libc::minor(rdev as libc::dev_t));
+    let dev = || {
+        (
+            libc::major(rdev as libc::dev_t),
+            libc::minor(rdev as libc::dev_t),
+        )
+    };
     Some(if ft.is_dir() {
         Node::Dir
     } else if ft.is_file() {
@@ -734,7 +748,9 @@ impl Planner<'_> {
                     .as_ref()
                     .map_or(".dockerignore".to_string(), |p| p
                         .file_name()
-                        .map_or(p.display().to_string(), |n| n.to_string_lossy().into_owned()))
+                        .map_or(p.display().to_string(), |n| n
+                            .to_string_lossy()
+                            .into_owned()))
             );
         }
         Error::NotFound {
@@ -760,7 +776,12 @@ impl Planner<'_> {
         Ok(if rel == "." { String::new() } else { rel })
     }
 
-    fn collect(&mut self, i: usize, s: &CopySource, items: &mut Vec<(usize, Item)>) -> Result<(), Error> {
+    fn collect(
+        &mut self,
+        i: usize,
+        s: &CopySource,
+        items: &mut Vec<(usize, Item)>,
+    ) -> Result<(), Error> {
         let s = match s {
             CopySource::Heredoc { name, content } => {
                 items.push((
@@ -801,7 +822,9 @@ impl Planner<'_> {
                 Some((p, pat)) => (p.to_string(), pat.to_string()),
                 None => (String::new(), s.clone()),
             };
-            let pattern = clean(&format!("/{pattern}")).trim_start_matches('/').to_string();
+            let pattern = clean(&format!("/{pattern}"))
+                .trim_start_matches('/')
+                .to_string();
             let pivot = self.clean_source(&pivot)?;
             let required = !has_wildcards(&pivot) && !has_wildcards(&pattern);
             for (real, _) in self.matches(&pivot, s)? {
@@ -858,7 +881,11 @@ impl Planner<'_> {
         self.glob_level(&base, &comps[first_wild..], &mut found)?;
         let mut out = Vec::new();
         for m in found {
-            let within_base = m.strip_prefix(&base).unwrap_or(&m).trim_start_matches('/').to_string();
+            let within_base = m
+                .strip_prefix(&base)
+                .unwrap_or(&m)
+                .trim_start_matches('/')
+                .to_string();
             if let Some(ex) = &self.exclude
                 && ex.matches_or_parent_matches(&within_base)
             {
@@ -874,7 +901,12 @@ impl Planner<'_> {
         let host = self.src.host(dir);
         let rd = match fs::read_dir(&host) {
             Ok(rd) => rd,
-            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
                 return Ok(());
             }
             Err(e) => return Err(Error::io(&host, e)),
@@ -1018,7 +1050,7 @@ impl Planner<'_> {
 
     /// The planned entry for a source-root path with metadata `m`, `--chmod` and `--chown`
     /// applied.
-    fn from_meta(&self, host: &Path, m: &fs::Metadata) -> Result<Option<Planned>, Error> {
+    fn planned_for(&self, host: &Path, m: &fs::Metadata) -> Result<Option<Planned>, Error> {
         let node = if m.file_type().is_symlink() {
             let t = fs::read_link(host).map_err(|e| Error::io(host, e))?;
             Node::Symlink(utf8(t.into_os_string(), host)?)
@@ -1061,7 +1093,11 @@ impl Planner<'_> {
             Item::Heredoc { name, content } => {
                 let size = content.len() as u64;
                 let (uid, gid) = self.owner.unwrap_or((0, 0));
-                let mode = self.req.chmod.as_ref().map_or(0o644, |c| c.apply(0o644, false));
+                let mode = self
+                    .req
+                    .chmod
+                    .as_ref()
+                    .map_or(0o644, |c| c.apply(0o644, false));
                 let e = Planned {
                     node: Node::File {
                         size,
@@ -1093,7 +1129,11 @@ impl Planner<'_> {
                     return Ok(());
                 }
                 let (uid, gid) = self.owner.unwrap_or((0, 0));
-                let mode = self.req.chmod.as_ref().map_or(0o600, |c| c.apply(0o600, false));
+                let mode = self
+                    .req
+                    .chmod
+                    .as_ref()
+                    .map_or(0o600, |c| c.apply(0o600, false));
                 let name = d.name.clone();
                 let e = Planned {
                     node: Node::File {
@@ -1135,7 +1175,7 @@ impl Planner<'_> {
                     self.walk(&real, &host, "", dest, None)?;
                     return Ok(());
                 }
-                let Some(e) = self.from_meta(&host, &meta)? else {
+                let Some(e) = self.planned_for(&host, &meta)? else {
                     return Ok(());
                 };
                 self.place_file(&name, e, dest, trailing)
@@ -1147,8 +1187,8 @@ impl Planner<'_> {
                 required,
             } => {
                 let host = self.src.host(&pivot);
-                let meta = fs::symlink_metadata(&host)
-                    .map_err(|_| self.not_found(&display, &pivot))?;
+                let meta =
+                    fs::symlink_metadata(&host).map_err(|_| self.not_found(&display, &pivot))?;
                 if required {
                     let target = self.src.resolve(&join(&pivot, &pattern), false, &display)?;
                     if fs::symlink_metadata(self.src.host(&target)).is_err()
@@ -1180,7 +1220,13 @@ impl Planner<'_> {
 
     /// Where a single file lands: under the destination when that is a directory (by its form
     /// or in the image), else at the destination itself.
-    fn place_file(&mut self, name: &str, e: Planned, dest: &str, trailing: bool) -> Result<(), Error> {
+    fn place_file(
+        &mut self,
+        name: &str,
+        e: Planned,
+        dest: &str,
+        trailing: bool,
+    ) -> Result<(), Error> {
         let target = if trailing || self.is_dir(dest)? {
             self.ensure_dir(dest)?;
             join(dest, name)
@@ -1247,28 +1293,44 @@ impl Planner<'_> {
             let take = !ignored && !excluded && included;
             if m.is_dir() {
                 let may_below = (!ignored || self.src.ignore.may_reinclude_below())
-                    && (!excluded || self.exclude.as_ref().is_some_and(PatternMatcher::has_exclusions))
+                    && (!excluded
+                        || self
+                            .exclude
+                            .as_ref()
+                            .is_some_and(PatternMatcher::has_exclusions))
                     && include.is_none_or(|(_, p)| included || may_match_below(p, &child_comp));
                 if take {
-                    let Some(e) = self.from_meta(&child_host, &m)? else {
+                    let Some(e) = self.planned_for(&child_host, &m)? else {
                         continue;
                     };
                     self.add(&child_target, e, true)?;
                     any = true;
-                    self.walk(&child_real, &child_host, &child_comp, &child_target, include)?;
+                    self.walk(
+                        &child_real,
+                        &child_host,
+                        &child_comp,
+                        &child_target,
+                        include,
+                    )?;
                 } else if may_below {
                     // Made only if something below is copied (fsutil's delayed parents).
-                    let Some(e) = self.from_meta(&child_host, &m)? else {
+                    let Some(e) = self.planned_for(&child_host, &m)? else {
                         continue;
                     };
                     let depth = self.pending_dirs.len();
                     self.pending_dirs.push((child_target.clone(), e));
-                    let below = self.walk(&child_real, &child_host, &child_comp, &child_target, include)?;
+                    let below = self.walk(
+                        &child_real,
+                        &child_host,
+                        &child_comp,
+                        &child_target,
+                        include,
+                    )?;
                     any |= below;
                     self.pending_dirs.truncate(depth);
                 }
             } else if take {
-                let Some(e) = self.from_meta(&child_host, &m)? else {
+                let Some(e) = self.planned_for(&child_host, &m)? else {
                     continue;
                 };
                 self.add(&child_target, e, true)?;
@@ -1317,19 +1379,26 @@ fn expand_archive(
     for e in &indexed.entries {
         let name = String::from_utf8(e.name.clone())
             .map_err(|_| escape(&e.name, "the name is not valid UTF-8"))?;
-        let rel = archive_rel(&name).ok_or_else(|| escape(&e.name, "it leads above the destination directory"))?;
+        let rel = archive_rel(&name)
+            .ok_or_else(|| escape(&e.name, "it leads above the destination directory"))?;
         if rel.is_empty() {
             continue;
         }
         let mut p = parent_of(&rel);
         while !p.is_empty() {
             if symlinks.contains(p) {
-                return Err(escape(&e.name, &format!("it goes through the symlink {p} the archive made")));
+                return Err(escape(
+                    &e.name,
+                    &format!("it goes through the symlink {p} the archive made"),
+                ));
             }
             p = parent_of(p);
         }
         if base_of(&rel).starts_with(".wh.") {
-            return Err(escape(&e.name, "names starting with .wh. delete files in a layer"));
+            return Err(escape(
+                &e.name,
+                "names starting with .wh. delete files in a layer",
+            ));
         }
         let path = join(&a.dir, &rel);
         // Missing parents are created 0755, owned by root, as docker's untar does.
@@ -1360,16 +1429,32 @@ fn expand_archive(
         let mut planned = archive_planned(e, &tar, a.source);
         match e.kind {
             tar::EntryType::Symlink => {
-                let target = String::from_utf8_lossy(e.link.as_deref().unwrap_or_default()).into_owned();
-                if !target.starts_with('/') && archive_rel(&join(parent_of(&rel), &target)).is_none() {
-                    return Err(escape(&e.name, &format!("its symlink target {target} leads above the destination directory")));
+                let target =
+                    String::from_utf8_lossy(e.link.as_deref().unwrap_or_default()).into_owned();
+                if !target.starts_with('/')
+                    && archive_rel(&join(parent_of(&rel), &target)).is_none()
+                {
+                    return Err(escape(
+                        &e.name,
+                        &format!(
+                            "its symlink target {target} leads above the destination directory"
+                        ),
+                    ));
                 }
                 symlinks.insert(rel.clone());
                 planned.node = Node::Symlink(target);
             }
             tar::EntryType::Link => {
-                let raw = String::from_utf8_lossy(e.link.as_deref().unwrap_or_default()).into_owned();
-                let trel = archive_rel(&raw).ok_or_else(|| escape(&e.name, &format!("its hard link target {raw} leads above the destination directory")))?;
+                let raw =
+                    String::from_utf8_lossy(e.link.as_deref().unwrap_or_default()).into_owned();
+                let trel = archive_rel(&raw).ok_or_else(|| {
+                    escape(
+                        &e.name,
+                        &format!(
+                            "its hard link target {raw} leads above the destination directory"
+                        ),
+                    )
+                })?;
                 let tpath = join(&a.dir, &trel);
                 match entries.get_mut(&tpath) {
                     Some(t) if matches!(t.node, Node::File { .. }) => {
@@ -1383,7 +1468,14 @@ fn expand_archive(
                         l.source = a.source;
                         planned = l;
                     }
-                    _ => return Err(escape(&e.name, &format!("its hard link target {raw} is not a file earlier in the archive"))),
+                    _ => {
+                        return Err(escape(
+                            &e.name,
+                            &format!(
+                                "its hard link target {raw} is not a file earlier in the archive"
+                            ),
+                        ));
+                    }
                 }
             }
             _ => {}
@@ -1393,7 +1485,9 @@ fn expand_archive(
                 continue;
             }
             match (old.is_dir(), planned.is_dir()) {
-                (true, false) | (false, true) => return Err(conflict_error(&path, planned.is_dir())),
+                (true, false) | (false, true) => {
+                    return Err(conflict_error(&path, planned.is_dir()));
+                }
                 _ => {}
             }
             symlinks.remove(&rel);

@@ -32,7 +32,11 @@ pub(crate) fn is_git(src: &str) -> bool {
         || lower.starts_with("git@")
         || lower.starts_with("ssh://")
         || ((lower.starts_with("http://") || lower.starts_with("https://"))
-            && (lower.split(['#', '?']).next().unwrap_or("").ends_with(".git")))
+            && (lower
+                .split(['#', '?'])
+                .next()
+                .unwrap_or("")
+                .ends_with(".git")))
 }
 
 /// Whether `src` is an http(s) URL.
@@ -172,7 +176,11 @@ pub(crate) fn parse_checksum(sum: &str) -> Result<(), Error> {
         "sha512" => 128,
         _ => return Err(bad()),
     };
-    if hex.len() != len || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if hex.len() != len
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return Err(bad());
     }
     Ok(())
@@ -196,7 +204,10 @@ pub(crate) fn download(url: &str, checksum: Option<&str>, dir: &Path) -> Result<
     let host = url.split_once("://").map_or("", |(_, r)| r);
     let host = host.split(['/', '?', '#']).next().unwrap_or("");
     let hostname = host.rsplit_once('@').map_or(host, |(_, h)| h);
-    if hostname.starts_with("127.") || hostname.starts_with("localhost") || hostname.starts_with("[::1]") {
+    if hostname.starts_with("127.")
+        || hostname.starts_with("localhost")
+        || hostname.starts_with("[::1]")
+    {
         builder = builder.proxy(None);
     }
     let agent = builder.build().new_agent();
@@ -206,9 +217,7 @@ pub(crate) fn download(url: &str, checksum: Option<&str>, dir: &Path) -> Result<
         .map_err(|e| fail(format!("request failed: {e}")))?;
     let status = resp.status();
     if !status.is_success() {
-        return Err(fail(format!(
-            "the server answered {status}; check the URL"
-        )));
+        return Err(fail(format!("the server answered {status}; check the URL")));
     }
     let header = |name: &str| {
         resp.headers()
@@ -219,7 +228,11 @@ pub(crate) fn download(url: &str, checksum: Option<&str>, dir: &Path) -> Result<
     let name = url_name(url, header("content-disposition").as_deref());
     let mtime = header("last-modified").as_deref().and_then(parse_http_date);
     let expected = checksum.map(str::to_string);
-    let mut hasher = match expected.as_deref().and_then(|s| s.split_once(':')).map(|(a, _)| a) {
+    let mut hasher = match expected
+        .as_deref()
+        .and_then(|s| s.split_once(':'))
+        .map(|(a, _)| a)
+    {
         Some("sha384") => Hasher::Sha384(Sha384::new()),
         Some("sha512") => Hasher::Sha512(Sha512::new()),
         _ => Hasher::Sha256(Sha256::new()),
@@ -286,19 +299,31 @@ mod tests {
 
     #[test]
     fn names_come_from_the_path_then_the_disposition() {
-        assert_eq!(url_name("https://example.com/a/b.tar.gz?x=1", None), "b.tar.gz");
+        assert_eq!(
+            url_name("https://example.com/a/b.tar.gz?x=1", None),
+            "b.tar.gz"
+        );
         assert_eq!(url_name("https://example.com/", None), "__unnamed__");
         assert_eq!(url_name("https://example.com", None), "__unnamed__");
         assert_eq!(
-            url_name("https://example.com/dir/", Some("attachment; filename=\"f.txt\"")),
+            url_name(
+                "https://example.com/dir/",
+                Some("attachment; filename=\"f.txt\"")
+            ),
             "f.txt"
         );
         assert_eq!(
-            url_name("https://example.com/x", Some("attachment; filename=\"f.txt\"")),
+            url_name(
+                "https://example.com/x",
+                Some("attachment; filename=\"f.txt\"")
+            ),
             "x"
         );
         assert_eq!(
-            url_name("http://h/", Some("attachment; filename=\"../../etc/passwd\"")),
+            url_name(
+                "http://h/",
+                Some("attachment; filename=\"../../etc/passwd\"")
+            ),
             "passwd"
         );
         assert_eq!(url_name("http://h/a%20b", None), "a b");
@@ -306,7 +331,10 @@ mod tests {
 
     #[test]
     fn http_dates() {
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
         assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
         assert_eq!(parse_http_date("yesterday"), None);
     }

@@ -122,22 +122,50 @@ mod tests {
 
     #[test]
     fn chroot_resolution_stays_inside() {
-        let look = || fs(&[("lib", "usr/lib"), ("up", "../../.."), ("abs", "/etc")], &["usr", "usr/lib", "etc"]);
-        assert_eq!(resolve("/lib/x", true, Confine::Chroot, "", look()).unwrap(), "usr/lib/x");
-        assert_eq!(resolve("up/etc", true, Confine::Chroot, "", look()).unwrap(), "etc");
-        assert_eq!(resolve("abs/passwd", true, Confine::Chroot, "", look()).unwrap(), "etc/passwd");
-        assert_eq!(resolve("lib", false, Confine::Chroot, "", look()).unwrap(), "lib");
+        let look = || {
+            fs(
+                &[("lib", "usr/lib"), ("up", "../../.."), ("abs", "/etc")],
+                &["usr", "usr/lib", "etc"],
+            )
+        };
+        assert_eq!(
+            resolve("/lib/x", true, Confine::Chroot, "", look()).unwrap(),
+            "usr/lib/x"
+        );
+        assert_eq!(
+            resolve("up/etc", true, Confine::Chroot, "", look()).unwrap(),
+            "etc"
+        );
+        assert_eq!(
+            resolve("abs/passwd", true, Confine::Chroot, "", look()).unwrap(),
+            "etc/passwd"
+        );
+        assert_eq!(
+            resolve("lib", false, Confine::Chroot, "", look()).unwrap(),
+            "lib"
+        );
         assert_eq!(resolve("/", true, Confine::Chroot, "", look()).unwrap(), "");
     }
 
     #[test]
     fn the_context_wall_refuses_ways_out() {
-        let look = || fs(&[("up", "../x"), ("abs", "/etc/passwd"), ("in", "sub/../a")], &["sub", "a"]);
+        let look = || {
+            fs(
+                &[("up", "../x"), ("abs", "/etc/passwd"), ("in", "sub/../a")],
+                &["sub", "a"],
+            )
+        };
         let e = resolve("up", true, Confine::Wall, "up", look()).unwrap_err();
         assert!(matches!(e, Error::OutsideContext { .. }), "{e}");
         let e = resolve("abs", true, Confine::Wall, "abs", look()).unwrap_err();
-        assert!(e.to_string().contains("abs is a symlink to /etc/passwd"), "{e}");
-        assert_eq!(resolve("in", true, Confine::Wall, "in", look()).unwrap(), "a");
+        assert!(
+            e.to_string().contains("abs is a symlink to /etc/passwd"),
+            "{e}"
+        );
+        assert_eq!(
+            resolve("in", true, Confine::Wall, "in", look()).unwrap(),
+            "a"
+        );
     }
 
     #[test]
