@@ -8,7 +8,7 @@
 
 use std::ffi::OsString;
 use std::fs;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read};
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
@@ -151,12 +151,4 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(n)
-}
-
-/// A reader of `size` bytes at `offset` of `path`.
-pub(crate) fn open_span(path: &Path, offset: u64, size: u64) -> Result<io::Take<fs::File>, Error> {
-    let mut f = fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    f.seek(SeekFrom::Start(offset))
-        .map_err(|e| Error::io(path, e))?;
-    Ok(f.take(size))
 }

@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::fs;
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::io::{self, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use bale_parser::instruction::FileMode;
@@ -19,7 +19,7 @@ use crate::copy::remote::{self, Download};
 use crate::copy::resolve::{Confine, Lookup, components, resolve};
 use crate::digest::LayerDigest;
 use crate::dockerignore::{Dockerignore, PatternMatcher, clean};
-use crate::layer::{EntryKind, LayerOptions, LayerWriter, TarEntry, read_xattrs};
+use crate::layer::{EntryKind, LayerOptions, TarEntry, read_xattrs, write_entries};
 
 /// What a [`SourceRoot`] is, for messages and for the rules that differ between them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,8 +262,8 @@ impl CopyRequest {
 enum Content {
     /// A file of the source root, read when the layer is written.
     Host(PathBuf, fs::Metadata),
-    /// A heredoc.
-    Inline(std::sync::Arc<[u8]>),
+    /// A heredoc, written to the plan's temporary directory, with its digest.
+    Temp(PathBuf, String),
     /// A download of the plan.
     Download(usize),
     /// An entry of an indexed archive: the plain tar and the data offset.
@@ -496,7 +496,7 @@ impl CopyPlan {
                 Node::File { content, .. } => {
                     let c = match content {
                         Content::Host(..) => hashes.next().unwrap_or_default(),
-                        Content::Inline(b) => crate::digest::sha256_digest(b),
+                        Content::Temp(_, d) => d.clone(),
                         Content::Download(i) => self.downloads[*i].digest.clone(),
                         Content::Archive(..) => String::new(),
                     };
@@ -534,7 +534,7 @@ impl CopyPlan {
     /// diffID) and size, or `None`, writing nothing, when the plan is empty. File contents are
     /// streamed, never held in memory; hard links among the sources stay hard links; with a
     /// `SOURCE_DATE_EPOCH`, times are clamped to it.
-    pub fn write_layer<W: Write>(
+    pub fn write_layer<W: Write + Send>(
         &self,
         out: W,
         opts: &LayerOptions,
@@ -548,8 +548,8 @@ impl CopyPlan {
         }
         let created_time = opts.source_date_epoch.unwrap_or(0);
         let mut first_of: HashMap<(u64, u64), String> = HashMap::new();
-        let mut w = LayerWriter::new(out, opts);
-        for (path, e) in &entries {
+        let mut out_entries = Vec::with_capacity(entries.len());
+        for (path, e) in entries {
             let link_to = e.link_key.and_then(|k| match first_of.get(&k) {
                 Some(first) => Some(first.clone()),
                 None => {
@@ -569,40 +569,28 @@ impl CopyPlan {
                 (Xattrs::Host(h), _) => read_xattrs(h)?,
                 (Xattrs::List(l), _) => l.clone(),
             };
+            let source = match (&e.node, &kind) {
+                (Node::File { content, size }, EntryKind::File { .. }) if *size > 0 => {
+                    Some(match content {
+                        Content::Host(p, _) | Content::Temp(p, _) => (p.clone(), 0),
+                        Content::Download(i) => (self.downloads[*i].path.clone(), 0),
+                        Content::Archive(tar, offset) => ((**tar).clone(), *offset),
+                    })
+                }
+                _ => None,
+            };
             let entry = TarEntry {
-                path: path.clone().into_bytes(),
-                kind: kind.clone(),
+                path: path.into_bytes(),
+                kind,
                 mode: e.mode,
                 uid: u64::from(e.uid),
                 gid: u64::from(e.gid),
                 mtime: e.mtime.unwrap_or(created_time),
                 xattrs,
             };
-            match (&e.node, &kind) {
-                (Node::File { content, size }, EntryKind::File { .. }) if *size > 0 => {
-                    let mut reader: Box<dyn Read> = match content {
-                        Content::Host(p, _) => Box::new(
-                            fs::OpenOptions::new()
-                                .read(true)
-                                .custom_flags(libc::O_NOFOLLOW)
-                                .open(p)
-                                .map_err(|err| Error::io(p, err))?,
-                        ),
-                        Content::Inline(b) => Box::new(io::Cursor::new(b.clone())),
-                        Content::Download(i) => {
-                            let p = &self.downloads[*i].path;
-                            Box::new(fs::File::open(p).map_err(|err| Error::io(p, err))?)
-                        }
-                        Content::Archive(tar, offset) => {
-                            Box::new(archive::open_span(tar, *offset, *size)?)
-                        }
-                    };
-                    w.append(&entry, Some(&mut reader))?;
-                }
-                _ => w.append(&entry, None)?,
-            }
+            out_entries.push((entry, source));
         }
-        let (digest, _) = w.finish()?;
+        let (digest, _) = write_entries(out_entries, out, opts)?;
         Ok(Some(digest))
     }
 }
@@ -623,8 +611,10 @@ fn base_of(path: &str) -> &str {
     path.rfind('/').map_or(path, |i| &path[i + 1..])
 }
 
-fn kind_of(m: &fs::Metadata, rdev: u64) -> Option<Node> {
+/// The node for a source-root path that is not a symlink; `None` for a socket.
+fn node_of(m: &fs::Metadata, host: &Path) -> Option<Node> {
     let ft = m.file_type();
+    let rdev = m.rdev();
     let dev = || {
         (
             libc::major(rdev as libc::dev_t),
@@ -636,7 +626,7 @@ fn kind_of(m: &fs::Metadata, rdev: u64) -> Option<Node> {
     } else if ft.is_file() {
         Node::File {
             size: m.size(),
-            content: Content::Inline(std::sync::Arc::from(&b""[..])),
+            content: Content::Host(host.to_path_buf(), m.clone()),
         }
     } else if ft.is_char_device() {
         let (major, minor) = dev();
@@ -1055,11 +1045,7 @@ impl Planner<'_> {
             let t = fs::read_link(host).map_err(|e| Error::io(host, e))?;
             Node::Symlink(utf8(t.into_os_string(), host)?)
         } else {
-            match kind_of(m, m.rdev()) {
-                Some(Node::File { size, .. }) => Node::File {
-                    size,
-                    content: Content::Host(host.to_path_buf(), m.clone()),
-                },
+            match node_of(m, host) {
                 Some(n) => n,
                 None => return Ok(None),
             }
@@ -1092,6 +1078,9 @@ impl Planner<'_> {
         match item {
             Item::Heredoc { name, content } => {
                 let size = content.len() as u64;
+                let file = self.temp.join(format!("heredoc-{}", self.source));
+                fs::write(&file, &content).map_err(|e| Error::io(&file, e))?;
+                let digest = crate::digest::sha256_digest(&content);
                 let (uid, gid) = self.owner.unwrap_or((0, 0));
                 let mode = self
                     .req
@@ -1101,7 +1090,7 @@ impl Planner<'_> {
                 let e = Planned {
                     node: Node::File {
                         size,
-                        content: Content::Inline(content),
+                        content: Content::Temp(file, digest),
                     },
                     mode,
                     uid,
