@@ -309,6 +309,37 @@ impl Planned {
     }
 }
 
+/// An ADD URL: fetched while planning, or, when `--checksum` pins its content and its path
+/// names the file, only when the layer is written (as BuildKit, which then keys its cache on
+/// the checksum alone).
+#[derive(Debug)]
+struct Remote {
+    url: String,
+    name: String,
+    checksum: Option<String>,
+    fetched: std::sync::Mutex<Option<Download>>,
+}
+
+impl Remote {
+    fn fetch(&self, temp: &Path) -> Result<Download, Error> {
+        let mut got = self.fetched.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(d) = &*got {
+            return Ok(d.clone());
+        }
+        let d = remote::download(&self.url, self.checksum.as_deref(), temp)?;
+        *got = Some(d.clone());
+        Ok(d)
+    }
+
+    /// The content digest: the pinned checksum, else the digest of what was fetched.
+    fn digest(&self, temp: &Path) -> Result<String, Error> {
+        match &self.checksum {
+            Some(sum) => Ok(sum.clone()),
+            None => Ok(self.fetch(temp)?.digest),
+        }
+    }
+}
+
 /// An ADD archive, indexed only when the layer is written.
 #[derive(Debug, Clone)]
 struct PendingArchive {
@@ -326,7 +357,7 @@ struct PendingArchive {
 pub struct CopyPlan {
     entries: BTreeMap<String, Planned>,
     archives: Vec<PendingArchive>,
-    downloads: Vec<Download>,
+    downloads: Vec<Remote>,
     flags: String,
     warnings: Vec<String>,
     temp: tempfile::TempDir,
@@ -341,7 +372,7 @@ struct Planner<'a> {
     exclude: Option<PatternMatcher>,
     entries: BTreeMap<String, Planned>,
     archives: Vec<PendingArchive>,
-    downloads: Vec<Download>,
+    downloads: Vec<Remote>,
     warnings: Vec<String>,
     temp: PathBuf,
     /// Directories of an excluded subtree, made only if something below them is copied.
@@ -375,7 +406,8 @@ enum Item {
 
 impl CopyPlan {
     /// Plans `req` with sources read from `src` into the image `dest` describes (taken as
-    /// empty with `--link`). Downloads ADD's URLs; reads no other file contents, except the
+    /// empty with `--link`). Downloads ADD's URLs (except those a `--checksum` pins, fetched
+    /// when the layer is written); reads no other file contents, except the
     /// first bytes of ADD's local files to tell archives.
     pub fn new(req: &CopyRequest, src: &SourceRoot, dest: &dyn Dest) -> Result<CopyPlan, Error> {
         let temp_base = req.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
@@ -497,7 +529,7 @@ impl CopyPlan {
                     let c = match content {
                         Content::Host(..) => hashes.next().unwrap_or_default(),
                         Content::Temp(_, d) => d.clone(),
-                        Content::Download(i) => self.downloads[*i].digest.clone(),
+                        Content::Download(i) => self.downloads[*i].digest(self.temp.path())?,
                         Content::Archive(..) => String::new(),
                     };
                     ("file", String::new(), c)
@@ -557,8 +589,22 @@ impl CopyPlan {
                     None
                 }
             });
+            let mut mtime = e.mtime;
+            let mut fetched = None;
+            if let Node::File {
+                content: Content::Download(i),
+                ..
+            } = &e.node
+            {
+                let d = self.downloads[*i].fetch(self.temp.path())?;
+                mtime = mtime.or(d.mtime);
+                fetched = Some(d);
+            }
             let kind = match (&e.node, link_to) {
                 (Node::File { .. }, Some(first)) => EntryKind::Hardlink(first.into_bytes()),
+                (Node::File { .. }, None) if fetched.is_some() => EntryKind::File {
+                    size: fetched.as_ref().map_or(0, |d| d.size),
+                },
                 (Node::File { size, .. }, None) => EntryKind::File { size: *size },
                 (Node::Dir, _) => EntryKind::Dir,
                 (Node::Symlink(t), _) => EntryKind::Symlink(PathBuf::from(t)),
@@ -570,10 +616,13 @@ impl CopyPlan {
                 (Xattrs::List(l), _) => l.clone(),
             };
             let source = match (&e.node, &kind) {
-                (Node::File { content, size }, EntryKind::File { .. }) if *size > 0 => {
+                (Node::File { content, .. }, EntryKind::File { size }) if *size > 0 => {
                     Some(match content {
                         Content::Host(p, _) | Content::Temp(p, _) => (p.clone(), 0),
-                        Content::Download(i) => (self.downloads[*i].path.clone(), 0),
+                        Content::Download(_) => (
+                            fetched.as_ref().map(|d| d.path.clone()).unwrap_or_default(),
+                            0,
+                        ),
                         Content::Archive(tar, offset) => ((**tar).clone(), *offset),
                     })
                 }
@@ -585,7 +634,7 @@ impl CopyPlan {
                 mode: e.mode,
                 uid: u64::from(e.uid),
                 gid: u64::from(e.gid),
-                mtime: e.mtime.unwrap_or(created_time),
+                mtime: mtime.unwrap_or(created_time),
                 xattrs,
             };
             out_entries.push((entry, source));
@@ -797,8 +846,18 @@ impl Planner<'_> {
                     "source can't be a URL for COPY: {s} (use ADD, or download it in a RUN step)"
                 )));
             }
-            let d = remote::download(s, self.req.checksum.as_deref(), &self.temp)?;
-            self.downloads.push(d);
+            let mut r = Remote {
+                url: s.clone(),
+                name: remote::url_name(s, None),
+                checksum: self.req.checksum.clone(),
+                fetched: std::sync::Mutex::new(None),
+            };
+            let lazy =
+                r.checksum.is_some() && self.req.unpack != Some(true) && r.name != remote::UNNAMED;
+            if !lazy {
+                r.name = r.fetch(&self.temp)?.name;
+            }
+            self.downloads.push(r);
             items.push((i, Item::Url(self.downloads.len() - 1)));
             return Ok(());
         }
@@ -1104,18 +1163,20 @@ impl Planner<'_> {
                 self.place_file(&name, e, dest, trailing)
             }
             Item::Url(i) => {
-                let d = self.downloads[i].clone();
-                if self.req.unpack == Some(true) && archive::is_archive(&d.path)? {
-                    let meta = fs::metadata(&d.path).map_err(|e| Error::io(&d.path, e))?;
-                    self.ensure_dir(dest)?;
-                    self.archives.push(PendingArchive {
-                        host: d.path.clone(),
-                        meta,
-                        dir: dest.to_string(),
-                        display: d.name.clone(),
-                        source: self.source,
-                    });
-                    return Ok(());
+                if self.req.unpack == Some(true) {
+                    let d = self.downloads[i].fetch(&self.temp)?;
+                    if archive::is_archive(&d.path)? {
+                        let meta = fs::metadata(&d.path).map_err(|e| Error::io(&d.path, e))?;
+                        self.ensure_dir(dest)?;
+                        self.archives.push(PendingArchive {
+                            host: d.path.clone(),
+                            meta,
+                            dir: dest.to_string(),
+                            display: d.name.clone(),
+                            source: self.source,
+                        });
+                        return Ok(());
+                    }
                 }
                 let (uid, gid) = self.owner.unwrap_or((0, 0));
                 let mode = self
@@ -1123,16 +1184,17 @@ impl Planner<'_> {
                     .chmod
                     .as_ref()
                     .map_or(0o600, |c| c.apply(0o600, false));
-                let name = d.name.clone();
+                let name = self.downloads[i].name.clone();
                 let e = Planned {
                     node: Node::File {
-                        size: d.size,
+                        // Known once fetched; the layer writer asks the download.
+                        size: 0,
                         content: Content::Download(i),
                     },
                     mode,
                     uid,
                     gid,
-                    mtime: d.mtime,
+                    mtime: None,
                     xattrs: Xattrs::None,
                     link_key: None,
                     source: self.source,

@@ -68,8 +68,11 @@ pub(crate) fn url_name(url: &str, disposition: Option<&str>) -> String {
     if let Some(d) = disposition.and_then(disposition_filename) {
         return d;
     }
-    "__unnamed__".to_string()
+    UNNAMED.to_string()
 }
+
+/// The name of a URL's file when neither its path nor the server gives one.
+pub(crate) const UNNAMED: &str = "__unnamed__";
 
 fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();

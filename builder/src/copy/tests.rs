@@ -1039,7 +1039,11 @@ fn add_downloads_urls_with_mode_600_time_and_checksum() {
     let l = layer(&plan(&r, d.path()).unwrap());
     assert_eq!(l["tool"].mode, 0o755);
     r.checksum = Some(format!("sha256:{}", "0".repeat(64)));
-    let e = plan(&r, d.path()).unwrap_err();
+    // A pinned URL is fetched when the layer is written, and checked then.
+    let p = plan(&r, d.path()).unwrap();
+    let e = p
+        .write_layer(Vec::new(), &LayerOptions::default())
+        .unwrap_err();
     assert!(matches!(e, Error::Checksum { .. }), "{e}");
     assert!(e.to_string().contains(&sum), "{e}");
 
@@ -1080,4 +1084,32 @@ fn url_content_is_in_the_digest() {
     let a = plan(&r, d.path()).unwrap().content_digest(&h, "u").unwrap();
     let b = plan(&r, d.path()).unwrap().content_digest(&h, "u").unwrap();
     assert_eq!(a.digest, b.digest);
+}
+
+static PINNED_REQUESTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[test]
+fn a_url_pinned_by_checksum_is_not_fetched_for_the_cache_key() {
+    let base = serve(|_| {
+        PINNED_REQUESTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        ok("", "pinned")
+    });
+    let d = context();
+    let mut r = req(&[&format!("{base}/pinned.bin")], "/opt/");
+    r.add = true;
+    r.checksum = Some(crate::digest::sha256_digest(b"pinned"));
+    let h = ContextHasher::open(&d.path().join("../unused-pinned.json"));
+    let p = plan(&r, d.path()).unwrap();
+    let digest = p.content_digest(&h, "pinned").unwrap();
+    assert_eq!(p.paths(), ["opt", "opt/pinned.bin"]);
+    assert_eq!(PINNED_REQUESTS.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let l = layer(&p);
+    assert_eq!(l["opt/pinned.bin"].data, b"pinned");
+    assert_eq!(l["opt/pinned.bin"].mode, 0o600);
+    assert_eq!(PINNED_REQUESTS.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // The same pin gives the same key whether or not it was fetched.
+    assert_eq!(
+        p.content_digest(&h, "pinned").unwrap().digest,
+        digest.digest
+    );
 }
