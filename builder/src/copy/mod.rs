@@ -21,9 +21,10 @@
 //! - a destination ending in `/` (or `.`), or an existing directory, receives sources under
 //!   their own names; otherwise a file source becomes the destination; relative destinations
 //!   start at `WORKDIR`; symlinks in the destination are followed inside the image;
-//! - missing parents of the destination are created `0755`, owned by the `--chown` user (root
-//!   without one); a directory copied into a new destination gets the same, and its source's
-//!   modification time; existing directories keep their metadata;
+//! - missing parents of the destination are created `0755` (or with the `--chmod` mode, as
+//!   BuildKit does since moby/buildkit#4945), owned by the `--chown` user (root without one);
+//!   a directory copied into a new destination gets the same, and its source's modification
+//!   time; existing directories keep their metadata;
 //! - files and directories below get the source's metadata, with `--chmod` (octal or symbolic)
 //!   and `--chown` applied; context files belong to root unless `--chown` says otherwise,
 //!   files from a stage or an image keep their owners;

@@ -991,11 +991,18 @@ impl Planner<'_> {
         }
     }
 
-    fn created_dir(&self) -> Planned {
+    /// A directory the copy makes: `0755`, or what `--chmod` makes of it (BuildKit applies
+    /// the mode to the directories it creates since fsutil's fix for moby/buildkit#4945),
+    /// owned by the `--chown` user or root.
+    fn created_dir(&self, chmod: bool) -> Planned {
         let (uid, gid) = self.owner.unwrap_or((0, 0));
+        let mode = match (&self.req.chmod, chmod) {
+            (Some(c), true) => c.apply(0o755, true),
+            _ => 0o755,
+        };
         Planned {
             node: Node::Dir,
-            mode: 0o755,
+            mode,
             uid,
             gid,
             mtime: None,
@@ -1006,8 +1013,14 @@ impl Planner<'_> {
         }
     }
 
-    /// MkdirAll: every missing directory up to `path` is created `0755` with the copy's owner.
+    /// MkdirAll: every missing directory up to `path` is created as [`Planner::created_dir`].
     fn ensure_dir(&mut self, path: &str) -> Result<(), Error> {
+        self.ensure_dir_with(path, true)
+    }
+
+    /// MkdirAll, with `--chmod` applied to the made directories or not (ADD's archive
+    /// extraction makes its destination `0755` whatever `--chmod` says).
+    fn ensure_dir_with(&mut self, path: &str, chmod: bool) -> Result<(), Error> {
         let mut so_far = String::new();
         for c in components(path) {
             so_far = join(&so_far, c);
@@ -1045,7 +1058,7 @@ impl Planner<'_> {
                 }
                 Some(_) => return Err(conflict_error(&so_far, true)),
                 None => {
-                    let d = self.created_dir();
+                    let d = self.created_dir(chmod);
                     self.entries.insert(so_far.clone(), d);
                 }
             }
@@ -1167,7 +1180,7 @@ impl Planner<'_> {
                     let d = self.downloads[i].fetch(&self.temp)?;
                     if archive::is_archive(&d.path)? {
                         let meta = fs::metadata(&d.path).map_err(|e| Error::io(&d.path, e))?;
-                        self.ensure_dir(dest)?;
+                        self.ensure_dir_with(dest, false)?;
                         self.archives.push(PendingArchive {
                             host: d.path.clone(),
                             meta,
@@ -1211,7 +1224,7 @@ impl Planner<'_> {
                 let host = self.src.host(&real);
                 let unpack = self.req.unpack.unwrap_or(self.req.add);
                 if unpack && meta.is_file() && archive::is_archive(&host)? {
-                    self.ensure_dir(dest)?;
+                    self.ensure_dir_with(dest, false)?;
                     self.archives.push(PendingArchive {
                         host,
                         meta,

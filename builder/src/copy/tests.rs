@@ -481,19 +481,29 @@ fn chown_takes_ids_or_names_from_the_image() {
 }
 
 #[test]
-fn chmod_applies_to_files_and_directories_below_but_not_the_made_top() {
+fn chmod_applies_to_everything_copied_and_made_but_not_existing_directories() {
     let d = context();
-    let mut r = req(&["src"], "/app");
-    r.chmod = Some(FileMode::parse("0600").unwrap());
+    let mut r = req(&["src"], "/srv/app");
+    r.chmod = Some(FileMode::parse("0750").unwrap());
     let l = layer(&plan(&r, d.path()).unwrap());
-    assert_eq!(l["app"].mode, 0o755);
-    assert_eq!(l["app/main.rs"].mode, 0o600);
-    assert_eq!(l["app/sub"].mode, 0o600);
+    // Made directories take the mode too (moby/buildkit#4945, #6801).
+    assert_eq!(l["srv"].mode, 0o750);
+    assert_eq!(l["srv/app"].mode, 0o750);
+    assert_eq!(l["srv/app/main.rs"].mode, 0o750);
+    assert_eq!(l["srv/app/sub"].mode, 0o750);
     let mut r = req(&["src"], "/app");
     r.chmod = Some(FileMode::parse("u+x,g=r,o=").unwrap());
     let l = layer(&plan(&r, d.path()).unwrap());
+    assert_eq!(l["app"].mode, 0o740);
     assert_eq!(l["app/main.rs"].mode, 0o740);
     assert_eq!(l["app/sub"].mode, 0o740);
+    // A directory the image has keeps its mode.
+    let root = rootfs();
+    let mut r = req(&["a.txt"], "/app/");
+    r.chmod = Some(FileMode::parse("0600").unwrap());
+    let p = CopyPlan::new(&r, &ctx_root(d.path()), &RootfsDest::new(root.path())).unwrap();
+    let l = layer(&p);
+    assert_eq!((l["app"].mode, l["app/a.txt"].mode), (0o700, 0o600));
 }
 
 #[test]
