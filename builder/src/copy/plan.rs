@@ -756,7 +756,14 @@ impl Planner<'_> {
         ))
     }
 
-    fn not_found(&self, display: &str, rel: &str) -> Error {
+    /// The missing-source error for `rel` (as cleaned, relative to the root): shown relative
+    /// for the context (`src/x`), absolute for a stage or an image (`/src/x`).
+    fn not_found(&self, rel: &str) -> Error {
+        let display = match self.src.kind {
+            SourceKind::Context if rel.is_empty() => ".".to_string(),
+            SourceKind::Context => rel.to_string(),
+            _ => format!("/{rel}"),
+        };
         let mut suggestion = None;
         let mut place = self.src.place();
         // The first missing component is where the name went wrong.
@@ -793,7 +800,7 @@ impl Planner<'_> {
             );
         }
         Error::NotFound {
-            path: display.to_string(),
+            path: display,
             place,
             suggestion,
         }
@@ -895,11 +902,11 @@ impl Planner<'_> {
             let host = self.src.host(&real);
             let meta = match fs::symlink_metadata(&host) {
                 Ok(m) => m,
-                Err(_) if !wildcard => return Err(self.not_found(s, &rel)),
+                Err(_) if !wildcard => return Err(self.not_found(&rel)),
                 Err(_) => continue,
             };
             if !wildcard && (self.src.excluded(&real) || self.src.excluded(&rel)) {
-                return Err(self.not_found(s, &rel));
+                return Err(self.not_found(&rel));
             }
             items.push((
                 i,
@@ -1251,14 +1258,13 @@ impl Planner<'_> {
                 required,
             } => {
                 let host = self.src.host(&pivot);
-                let meta =
-                    fs::symlink_metadata(&host).map_err(|_| self.not_found(&display, &pivot))?;
+                let meta = fs::symlink_metadata(&host).map_err(|_| self.not_found(&pivot))?;
                 if required {
                     let target = self.src.resolve(&join(&pivot, &pattern), false, &display)?;
                     if fs::symlink_metadata(self.src.host(&target)).is_err()
                         || self.src.excluded(&target)
                     {
-                        return Err(self.not_found(&display, &target));
+                        return Err(self.not_found(&target));
                     }
                 }
                 if !meta.is_dir() {

@@ -316,6 +316,12 @@ fn a_missing_file_is_an_error_naming_the_closest_name() {
         e.to_string(),
         "file not found in build context: scr/main.rs (did you mean src/main.rs?)"
     );
+    let e = plan(&req(&["./src//mian.rs"], "/t/"), d.path()).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("file not found in build context: src/mian.rs ("),
+        "{e}"
+    );
     let e = plan(&req(&["zzzzzz"], "/t/"), d.path()).unwrap_err();
     assert!(
         matches!(
