@@ -104,7 +104,7 @@ impl SourceRoot {
     }
 
     fn excluded(&self, rel: &str) -> bool {
-        !rel.is_empty() && self.ignore.is_excluded(rel)
+        !rel.is_empty() && !self.ignore.is_empty() && self.ignore.is_excluded(rel)
     }
 
     /// Resolves `rel` inside the root, following symlinks (the last one too when `follow`).
@@ -1340,20 +1340,21 @@ impl Planner<'_> {
         let mut names = Vec::new();
         for e in fs::read_dir(host).map_err(|e| Error::io(host, e))? {
             let e = e.map_err(|e| Error::io(host, e))?;
-            names.push(utf8(e.file_name(), &e.path())?);
+            // fstatat on the open directory: no path walk per file.
+            let m = match e.metadata() {
+                Ok(m) => m,
+                Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+                Err(err) => return Err(Error::io(e.path(), err)),
+            };
+            names.push((utf8(e.file_name(), &e.path())?, m));
         }
-        names.sort();
+        names.sort_by(|a, b| a.0.cmp(&b.0));
         let mut any = false;
-        for name in names {
+        for (name, m) in names {
             let child_real = join(real, &name);
             let child_host = host.join(&name);
             let child_comp = join(comp, &name);
             let child_target = join(target, &name);
-            let m = match fs::symlink_metadata(&child_host) {
-                Ok(m) => m,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(Error::io(&child_host, e)),
-            };
             let ignored = self.src.excluded(&child_real);
             let excluded = self
                 .exclude
