@@ -350,6 +350,9 @@ struct PendingArchive {
     /// The source as written, for messages.
     display: String,
     source: usize,
+    /// Already expanded into the plan's entries (when extracting into a directory the image
+    /// has, whose contents the extraction must respect).
+    expanded: bool,
 }
 
 /// The plan of one COPY or ADD; see the [module documentation](crate::copy).
@@ -530,7 +533,8 @@ impl CopyPlan {
                         Content::Host(..) => hashes.next().unwrap_or_default(),
                         Content::Temp(_, d) => d.clone(),
                         Content::Download(i) => self.downloads[*i].digest(self.temp.path())?,
-                        Content::Archive(..) => String::new(),
+                        // The archive's own hash is in the digest; this is where in it.
+                        Content::Archive(_, offset) => format!("archive@{offset}"),
                     };
                     ("file", String::new(), c)
                 }
@@ -575,8 +579,8 @@ impl CopyPlan {
             return Ok(None);
         }
         let mut entries = self.entries.clone();
-        for a in &self.archives {
-            expand_archive(a, &mut entries, self.temp.path())?;
+        for a in self.archives.iter().filter(|a| !a.expanded) {
+            expand_archive(a, &mut entries, self.temp.path(), None)?;
         }
         let created_time = opts.source_date_epoch.unwrap_or(0);
         let mut first_of: HashMap<(u64, u64), String> = HashMap::new();
@@ -1187,15 +1191,7 @@ impl Planner<'_> {
                     let d = self.downloads[i].fetch(&self.temp)?;
                     if archive::is_archive(&d.path)? {
                         let meta = fs::metadata(&d.path).map_err(|e| Error::io(&d.path, e))?;
-                        self.ensure_dir_with(dest, false)?;
-                        self.archives.push(PendingArchive {
-                            host: d.path.clone(),
-                            meta,
-                            dir: dest.to_string(),
-                            display: d.name.clone(),
-                            source: self.source,
-                        });
-                        return Ok(());
+                        return self.place_archive(d.path.clone(), meta, dest, d.name.clone());
                     }
                 }
                 let (uid, gid) = self.owner.unwrap_or((0, 0));
@@ -1231,15 +1227,7 @@ impl Planner<'_> {
                 let host = self.src.host(&real);
                 let unpack = self.req.unpack.unwrap_or(self.req.add);
                 if unpack && meta.is_file() && archive::is_archive(&host)? {
-                    self.ensure_dir_with(dest, false)?;
-                    self.archives.push(PendingArchive {
-                        host,
-                        meta,
-                        dir: dest.to_string(),
-                        display,
-                        source: self.source,
-                    });
-                    return Ok(());
+                    return self.place_archive(host, meta, dest, display);
                 }
                 if meta.is_dir() {
                     self.place_top_dir(dest, &meta)?;
@@ -1286,6 +1274,34 @@ impl Planner<'_> {
                 Ok(())
             }
         }
+    }
+
+    /// An archive extracted into `dest`. Into a directory the image already has, it is
+    /// expanded now, while the image can be asked about the paths it extracts through;
+    /// into a new directory, only when the layer is written (so a cache hit reads nothing).
+    fn place_archive(
+        &mut self,
+        host: PathBuf,
+        meta: fs::Metadata,
+        dest: &str,
+        display: String,
+    ) -> Result<(), Error> {
+        let existed = self.dest.entry(dest)?.is_some();
+        self.ensure_dir_with(dest, false)?;
+        let mut a = PendingArchive {
+            host,
+            meta,
+            dir: dest.to_string(),
+            display,
+            source: self.source,
+            expanded: false,
+        };
+        if existed {
+            expand_archive(&a, &mut self.entries, &self.temp, Some(self.dest))?;
+            a.expanded = true;
+        }
+        self.archives.push(a);
+        Ok(())
     }
 
     /// Where a single file lands: under the destination when that is a directory (by its form
@@ -1436,6 +1452,7 @@ fn expand_archive(
     a: &PendingArchive,
     entries: &mut BTreeMap<String, Planned>,
     temp: &Path,
+    dest: Option<&dyn Dest>,
 ) -> Result<(), Error> {
     let indexed = archive::index(&a.host, temp)?;
     let tar = std::sync::Arc::new(indexed.tar);
@@ -1472,30 +1489,54 @@ fn expand_archive(
             ));
         }
         let path = join(&a.dir, &rel);
-        // Missing parents are created 0755, owned by root, as docker's untar does.
+        // Missing parents are created 0755, owned by root, as docker's untar does; parents
+        // the image has are kept as they are.
         let mut so_far = a.dir.clone();
         for c in components(parent_of(&rel)) {
             so_far = join(&so_far, c);
             match entries.get(&so_far) {
-                Some(x) if x.is_dir() => {}
+                Some(x) if x.is_dir() => continue,
                 Some(_) => return Err(conflict_error(&so_far, true)),
-                None => {
-                    entries.insert(
-                        so_far.clone(),
-                        Planned {
-                            node: Node::Dir,
-                            mode: 0o755,
-                            uid: 0,
-                            gid: 0,
-                            mtime: None,
-                            xattrs: Xattrs::None,
-                            link_key: None,
-                            source: a.source,
-                            existing: false,
-                        },
-                    );
-                }
+                None => {}
             }
+            let parent_new = entries.get(parent_of(&so_far)).is_some_and(|p| !p.existing);
+            let existing = match dest {
+                Some(d) if !parent_new => d.entry(&so_far)?,
+                _ => None,
+            };
+            let planned = match existing {
+                None => Planned {
+                    node: Node::Dir,
+                    mode: 0o755,
+                    uid: 0,
+                    gid: 0,
+                    mtime: None,
+                    xattrs: Xattrs::None,
+                    link_key: None,
+                    source: a.source,
+                    existing: false,
+                },
+                Some(d) if d.kind == DestKind::Dir => Planned {
+                    node: Node::Dir,
+                    mode: d.mode,
+                    uid: d.uid,
+                    gid: d.gid,
+                    mtime: Some(d.mtime),
+                    xattrs: Xattrs::None,
+                    link_key: None,
+                    source: a.source,
+                    existing: true,
+                },
+                Some(_) => {
+                    return Err(escape(
+                        &e.name,
+                        &format!(
+                            "/{so_far} is not a directory in the image (a symlink or a file), and bale does not extract through it"
+                        ),
+                    ));
+                }
+            };
+            entries.insert(so_far.clone(), planned);
         }
         let mut planned = archive_planned(e, &tar, a.source);
         match e.kind {

@@ -1129,3 +1129,45 @@ fn a_url_pinned_by_checksum_is_not_fetched_for_the_cache_key() {
         digest.digest
     );
 }
+
+#[test]
+fn an_archive_into_a_directory_the_image_has_respects_what_is_there() {
+    let r = rootfs();
+    chmod(r.path(), "etc", 0o710);
+    let dest = RootfsDest::new(r.path());
+    let d = tempfile::tempdir().unwrap();
+    fs::write(
+        d.path().join("conf.tar"),
+        make_tar(&[
+            ("etc/app.conf", 'f', "k=v\n", 0o600),
+            ("app/", 'd', "", 0o711),
+        ]),
+    )
+    .unwrap();
+    let mut q = req(&["conf.tar"], "/");
+    q.add = true;
+    let p = CopyPlan::new(&q, &ctx_root(d.path()), &dest).unwrap();
+    // Expanded while planning: the image decides about the parents.
+    assert_eq!(p.paths(), ["app", "etc", "etc/app.conf"]);
+    let l = layer(&p);
+    // An implicit parent the image has keeps its mode; an explicit entry sets its own.
+    assert_eq!(l["etc"].mode, 0o710);
+    assert_eq!(l["app"].mode, 0o711);
+    assert_eq!(l["etc/app.conf"].data, b"k=v\n");
+
+    // An implicit parent that is a symlink in the image is refused, not written over.
+    fs::write(
+        d.path().join("lib.tar"),
+        make_tar(&[("lib/libx.so", 'f', "elf", 0o755)]),
+    )
+    .unwrap();
+    let mut q = req(&["lib.tar"], "/");
+    q.add = true;
+    let e = CopyPlan::new(&q, &ctx_root(d.path()), &dest).unwrap_err();
+    assert!(matches!(e, Error::ArchiveEscape { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .contains("/lib is not a directory in the image"),
+        "{e}"
+    );
+}
