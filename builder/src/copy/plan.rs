@@ -783,7 +783,12 @@ impl Planner<'_> {
                         .collect();
                     let rest: String = rel[next.len().min(rel.len())..].to_string();
                     suggestion = closest(c, names.iter().map(String::as_str))
-                        .map(|n| format!("{}{rest}", join(&so_far, n)));
+                        .map(|n| format!("{}{rest}", join(&so_far, n)))
+                        .filter(|p| fs::symlink_metadata(self.src.host(p)).is_ok())
+                        .map(|p| match self.src.kind {
+                            SourceKind::Context => p,
+                            _ => format!("/{p}"),
+                        });
                 }
                 break;
             }

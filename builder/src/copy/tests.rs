@@ -336,6 +336,23 @@ fn a_missing_file_is_an_error_naming_the_closest_name() {
     let stage = SourceRoot::stage(d.path(), "build").unwrap();
     let e = CopyPlan::new(&req(&["/nope"], "/t/"), &stage, &EmptyDest).unwrap_err();
     assert_eq!(e.to_string(), "file not found in stage build: /nope");
+    let e = CopyPlan::new(&req(&["/src/lib.r"], "/t/"), &stage, &EmptyDest).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "file not found in stage build: /src/lib.r (did you mean /src/lib.rs?)"
+    );
+    // A close name whose rest of the path does not exist is no suggestion.
+    let e = plan(&req(&["scr/nothing.rs"], "/t/"), d.path()).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::NotFound {
+                suggestion: None,
+                ..
+            }
+        ),
+        "{e}"
+    );
 }
 
 #[test]
