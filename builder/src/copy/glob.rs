@@ -130,22 +130,6 @@ fn class_char(p: &[char], i: &mut usize) -> Option<char> {
     Some(ch)
 }
 
-/// Removes the escaping backslashes of a literal (wildcard-free) path component.
-pub(crate) fn unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            if let Some(n) = chars.next() {
-                out.push(n);
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// Edit distance counting a swap of two neighbours as one edit (optimal string alignment),
 /// for suggestions: `scr` is one edit from `src`.
 fn distance(a: &str, b: &str) -> usize {
@@ -250,7 +234,6 @@ mod tests {
         assert!(has_wildcards("[ab]"));
         assert!(!has_wildcards("src/main.rs"));
         assert!(!has_wildcards("a\\*b"));
-        assert_eq!(unescape("a\\*b"), "a*b");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::Error;
 use crate::context::{ContentDigest, ContextHasher};
 use crate::copy::archive::{self, ArchiveEntry};
 use crate::copy::dest::{Dest, DestKind, EmptyDest, resolve_chown, resolve_dest};
-use crate::copy::glob::{closest, go_match, has_wildcards, unescape};
+use crate::copy::glob::{closest, go_match, has_wildcards};
 use crate::copy::remote::{self, Download};
 use crate::copy::resolve::{Confine, Lookup, components, resolve};
 use crate::digest::LayerDigest;
@@ -940,8 +940,10 @@ impl Planner<'_> {
             let real = self.src.resolve(rel, true, display)?;
             return Ok(vec![(real, base_of(rel).to_string())]);
         };
-        let base_lit: Vec<String> = comps[..first_wild].iter().map(|c| unescape(c)).collect();
-        let base = self.src.resolve(&base_lit.join("/"), true, display)?;
+        // The literal part is a path as it is (Go's splitWildcards keeps its backslashes).
+        let base = self
+            .src
+            .resolve(&comps[..first_wild].join("/"), true, display)?;
         let mut found = Vec::new();
         self.glob_level(&base, &comps[first_wild..], &mut found)?;
         let mut out = Vec::new();
