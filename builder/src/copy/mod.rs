@@ -31,8 +31,14 @@
 //! - heredocs are files `0644`, URLs are files `0600` with the `Last-Modified` time, both
 //!   subject to `--chmod` and `--chown`;
 //! - ADD extracts a local tar archive (plain, gzip, bzip2, xz, zstd, told by its bytes) into the
-//!   destination directory, keeping the entries' owners and modes; a URL is only extracted with
-//!   `--unpack`;
+//!   destination directory, keeping the entries' owners and modes, hard links sharing their
+//!   target's mode; entries that would land outside the destination (`..`, a symlink target
+//!   leading out, a path through a symlink the archive made) are refused; a URL is only
+//!   extracted with `--unpack`;
+//! - ADD fetches a URL (file mode `0600`, time from `Last-Modified`, name from the URL path,
+//!   else from `Content-Disposition`, else `__unnamed__`), checks `--checksum`, and when the
+//!   checksum pins the content, fetches it only when the layer is written; git URLs are
+//!   refused as unsupported;
 //! - with `--parents`, each source keeps its path relative to the context (or to a `/./` pivot);
 //! - with `--link` the destination is taken as empty, as BuildKit builds a linked layer on
 //!   scratch: the layer then does not depend on what the image holds (owner names are still
@@ -44,6 +50,10 @@
 //!
 //! The layer a plan writes is applied to a stage's rootfs with [`crate::extract::extract_layer`],
 //! like any other layer.
+//!
+//! Limits: names that are not UTF-8 are refused with an error; extended attributes are copied
+//! into the layer but left out of the content digest; an ADD archive is not extracted through
+//! a symlink the image has where the archive needs a directory (an error says so).
 //!
 //! ```
 //! use bale_builder::context::ContextHasher;

@@ -1188,3 +1188,32 @@ fn an_archive_into_a_directory_the_image_has_respects_what_is_there() {
         "{e}"
     );
 }
+
+#[test]
+fn the_image_passwd_is_read_inside_the_image_only() {
+    let d = context();
+    let r = rootfs();
+    // /etc/passwd as a symlink climbing out resolves inside the rootfs, like a chroot.
+    fs::rename(
+        r.path().join("etc/passwd"),
+        r.path().join("etc/passwd.real"),
+    )
+    .unwrap();
+    symlink(
+        "../../../../../etc/passwd.real",
+        r.path().join("etc/passwd"),
+    )
+    .unwrap();
+    let mut q = req(&["a.txt"], "/x");
+    q.chown = Some("app".into());
+    let p = CopyPlan::new(&q, &ctx_root(d.path()), &RootfsDest::new(r.path())).unwrap();
+    assert_eq!((layer(&p)["x"].uid, layer(&p)["x"].gid), (1000, 1001));
+    // A fifo planted as /etc/passwd is not waited on: the name is simply unknown.
+    fs::remove_file(r.path().join("etc/passwd")).unwrap();
+    let c = std::ffi::CString::new(r.path().join("etc/passwd").as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    let p = CopyPlan::new(&q, &ctx_root(d.path()), &RootfsDest::new(r.path())).unwrap();
+    assert_eq!(layer(&p)["x"].uid, 0);
+    assert_eq!(p.warnings().len(), 1);
+}
