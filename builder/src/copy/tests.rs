@@ -942,6 +942,17 @@ fn add_extracts_local_archives_of_every_compression() {
             (l["opt/top/link"].kind, l["opt/top/link"].link.as_str()),
             ('l', "run")
         );
+        if name == "plain" {
+            // Applied to a rootfs, the two names are one inode.
+            let rootfs = tempfile::tempdir().unwrap();
+            let mut tar = Vec::new();
+            p.write_layer(&mut tar, &LayerOptions::default()).unwrap();
+            crate::extract::extract_layer(tar.as_slice(), rootfs.path(), &Default::default())
+                .unwrap();
+            let a = fs::metadata(rootfs.path().join("opt/top/run")).unwrap();
+            let b = fs::metadata(rootfs.path().join("opt/top/again")).unwrap();
+            assert_eq!((a.ino(), a.nlink(), a.mode() & 0o7777), (b.ino(), 2, 0o755));
+        }
     }
 
     // COPY, and ADD --unpack=false, copy the archive as a file.
