@@ -664,7 +664,7 @@ fn base_of(path: &str) -> &str {
     path.rfind('/').map_or(path, |i| &path[i + 1..])
 }
 
-/// The node for a source-root path that is not a symlink; `None` for a socket.
+/// The node for a source-root path that is not a symlink.
 fn node_of(m: &fs::Metadata, host: &Path) -> Option<Node> {
     let ft = m.file_type();
     let rdev = m.rdev();
@@ -689,8 +689,13 @@ fn node_of(m: &fs::Metadata, host: &Path) -> Option<Node> {
         Node::Special(EntryKind::BlockDevice { major, minor })
     } else if ft.is_fifo() {
         Node::Special(EntryKind::Fifo)
+    } else if ft.is_socket() {
+        // A tar cannot hold a socket: BuildKit's context transfer makes it an empty file.
+        Node::File {
+            size: 0,
+            content: Content::Temp(PathBuf::new(), crate::digest::sha256_digest(b"")),
+        }
     } else {
-        // Sockets cannot be archived; symlinks are handled by the caller.
         return None;
     })
 }

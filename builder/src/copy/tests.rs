@@ -1228,3 +1228,78 @@ fn the_image_passwd_is_read_inside_the_image_only() {
     assert_eq!(layer(&p)["x"].uid, 0);
     assert_eq!(p.warnings().len(), 1);
 }
+
+#[test]
+fn a_socket_becomes_an_empty_file_as_in_buildkit() {
+    let d = context();
+    let _sock = std::os::unix::net::UnixListener::bind(d.path().join("socket.sock")).unwrap();
+    let p = plan(&req(&["socket.sock"], "/"), d.path()).unwrap();
+    let l = layer(&p);
+    assert_eq!(
+        (l["socket.sock"].kind, l["socket.sock"].data.len()),
+        ('f', 0)
+    );
+    let h = ContextHasher::open(&d.path().join("../unused-socket.json"));
+    p.content_digest(&h, "s").unwrap();
+}
+
+#[test]
+fn wildcard_matches_that_are_symlinks_are_followed() {
+    // BuildKit's testCopySymlinks.
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "bar", "bar-contents");
+    symlink("bar", d.path().join("foo")).unwrap();
+    write(d.path(), "sub/lfile", "lfile-contents");
+    write(d.path(), "sub/subfile", "subfile-contents");
+    write(d.path(), "sub/baz", "baz-contents");
+    symlink("subfile", d.path().join("sub/l0")).unwrap();
+    symlink("second", d.path().join("sub/l1")).unwrap();
+    symlink("baz", d.path().join("sub/second")).unwrap();
+    let l = layer(&plan(&req(&["foo"], "/"), d.path()).unwrap());
+    assert_eq!(l["foo"].data, b"bar-contents");
+    let l = layer(&plan(&req(&["sub/l*"], "alllinks/"), d.path()).unwrap());
+    assert_eq!(l["alllinks/l0"].data, b"subfile-contents");
+    assert_eq!(l["alllinks/l1"].data, b"baz-contents");
+    assert_eq!(l["alllinks/lfile"].data, b"lfile-contents");
+}
+
+#[test]
+fn copying_into_an_existing_directory_keeps_its_owner() {
+    // BuildKit's testCopyChownExistingDir, with the stage and the image as directories.
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        assert!(std::env::var_os("CI").is_none(), "CI runs as root");
+        eprintln!("skipping: owners can only be set up as root");
+        return;
+    }
+    let s = tempfile::tempdir().unwrap();
+    write(s.path(), "dir/subdir/nestedfile", "");
+    let own = |p: &str, u, g| std::os::unix::fs::chown(s.path().join(p), Some(u), Some(g)).unwrap();
+    own("dir", 100, 200);
+    own("dir/subdir", 101, 201);
+    own("dir/subdir/nestedfile", 102, 202);
+    let img = tempfile::tempdir().unwrap();
+    fs::create_dir(img.path().join("existingdir")).unwrap();
+    std::os::unix::fs::chown(img.path().join("existingdir"), Some(500), Some(600)).unwrap();
+    let stage = SourceRoot::stage(s.path(), "source").unwrap();
+    let dest = RootfsDest::new(img.path());
+    let ids = |l: &BTreeMap<String, Ent>, p: &str| (l[p].uid, l[p].gid);
+
+    let l = layer(&CopyPlan::new(&req(&["/dir"], "/dir"), &stage, &dest).unwrap());
+    assert_eq!(ids(&l, "dir"), (0, 0), "a made directory belongs to root");
+    assert_eq!(ids(&l, "dir/subdir"), (101, 201));
+    assert_eq!(ids(&l, "dir/subdir/nestedfile"), (102, 202));
+    let l = layer(&CopyPlan::new(&req(&["/dir/."], "/existingdir"), &stage, &dest).unwrap());
+    assert_eq!(ids(&l, "existingdir"), (500, 600));
+    assert_eq!(ids(&l, "existingdir/subdir"), (101, 201));
+
+    let mut r = req(&["/dir/."], "/existingdir");
+    r.chown = Some("300:400".into());
+    let l = layer(&CopyPlan::new(&r, &stage, &dest).unwrap());
+    assert_eq!(ids(&l, "existingdir"), (500, 600));
+    assert_eq!(ids(&l, "existingdir/subdir/nestedfile"), (300, 400));
+    let mut r = req(&["/dir"], "/dir");
+    r.chown = Some("300:400".into());
+    let l = layer(&CopyPlan::new(&r, &stage, &dest).unwrap());
+    assert_eq!(ids(&l, "dir"), (300, 400));
+}
