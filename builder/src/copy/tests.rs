@@ -1303,3 +1303,42 @@ fn copying_into_an_existing_directory_keeps_its_owner() {
     let l = layer(&CopyPlan::new(&r, &stage, &dest).unwrap());
     assert_eq!(ids(&l, "dir"), (300, 400));
 }
+
+#[test]
+fn buildkit_copy_wildcards_and_relative_destinations() {
+    // BuildKit's testCopyWildcards and testCopyRelative: (sources, destination, WORKDIR) and
+    // where the file `foo`'s content lands.
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "foo.go", "foo-contents");
+    write(d.path(), "bar.go", "bar-contents");
+    write(d.path(), "sub/dir1/dir2/foo", "foo-contents");
+    write(d.path(), "foo", "hello");
+    let rows: &[(&[&str], &str, &str, &str)] = &[
+        (&["*.go"], "/gofiles/", "/", "gofiles/foo.go"),
+        (&["f*.go"], "foo2.go", "/", "foo2.go"),
+        (&["sub/*"], "/subdest/", "/", "subdest/dir2/foo"),
+        (&["sub/*/dir2/foo"], "/subdest2/", "/", "subdest2/foo"),
+        (&["sub/*/dir2/foo"], "/subdest3/bar", "/", "subdest3/bar"),
+        (&["."], "all/", "/", "all/foo.go"),
+        (&["sub/dir1/"], "subdest4", "/", "subdest4/dir2/foo"),
+        (&["sub/dir1/."], "subdest5", "/", "subdest5/dir2/foo"),
+        (&["sub/dir1"], "subdest6", "/", "subdest6/dir2/foo"),
+        (&["foo"], "./", "/test1/test2", "test1/test2/foo"),
+        (&["foo"], "./bar/baz", "/test1/test2", "test1/test2/bar/baz"),
+        (&["foo"], "/test3/", "/test1", "test3/foo"),
+        (&["."], ".", "/test4", "test4/foo"),
+        (&["foo"], "../", "/test5/test6", "test5/foo"),
+        (&["foo"], "", "/var/www", "var/www/foo"),
+    ];
+    for (sources, dest, workdir, expect) in rows {
+        let mut r = req(sources, dest);
+        r.workdir = workdir.to_string();
+        let p = plan(&r, d.path()).unwrap();
+        let l = layer(&p);
+        assert!(
+            l.get(*expect).is_some_and(|e| e.kind == 'f'),
+            "COPY {sources:?} {dest:?} in {workdir}: {:?}",
+            keys(&l)
+        );
+    }
+}
