@@ -359,7 +359,7 @@ pub fn run_stage(sh: &Shared, idx: usize) -> BuildResult<StageOutput> {
                 let add = matches!(expanded, Instruction::Add(_));
                 created_by = format!("{} # buildkit", copy::history_text(c, add));
                 let (content, change) =
-                    copy::content_key(sh, c, add, &note_id).map_err(|e| e.or_at(pos))?;
+                    copy::content_key(sh, c, add, &note_id, &workdir).map_err(|e| e.or_at(pos))?;
                 parts.content = Some(content);
                 content_change = change;
                 Action::Copy(c, add)
@@ -404,7 +404,7 @@ pub fn run_stage(sh: &Shared, idx: usize) -> BuildResult<StageOutput> {
                         run::run_step(sh, &mut sfs, r, cmd, &scope.run_env(), &config, id)
                     }
                     Action::Copy(c, add) => {
-                        copy::copy_step(sh, &mut sfs, c, *add, &config, &workdir)
+                        copy::copy_step(sh, &mut sfs, idx, pos.line, c, *add, &workdir)
                     }
                     Action::Workdir(wd) => copy::workdir_step(sh, &mut sfs, wd, &user),
                 };
