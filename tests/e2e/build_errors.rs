@@ -64,7 +64,10 @@ fn sources_outside_the_context_are_refused() {
     std::fs::write(b.env.path("secret"), "no\n").unwrap();
     let err = b.build_fails(&ctx, &[]);
     assert!(err.contains("Dockerfile:2:1: "), "{err}");
-    assert!(err.contains("only files inside the build context can be copied"), "{err}");
+    assert!(
+        err.contains("only files inside the build context can be copied"),
+        "{err}"
+    );
 
     std::os::unix::fs::symlink("/etc", ctx.join("etc-link")).unwrap();
     std::fs::write(
@@ -74,7 +77,10 @@ fn sources_outside_the_context_are_refused() {
     .unwrap();
     let err = b.build_fails(&ctx, &[]);
     assert!(err.contains("Dockerfile:2:1: "), "{err}");
-    assert!(err.contains("only files inside the build context can be copied"), "{err}");
+    assert!(
+        err.contains("only files inside the build context can be copied"),
+        "{err}"
+    );
 }
 
 #[test]

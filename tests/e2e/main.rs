@@ -3,6 +3,7 @@
 
 mod archive;
 mod build;
+mod build_copy;
 mod build_errors;
 mod build_flags;
 mod build_instructions;
