@@ -54,3 +54,56 @@ fn copy_and_add_land_as_docker_puts_them() {
         );
     }
 }
+
+#[test]
+fn add_fetches_urls_with_mode_600_and_checks_checksums() {
+    let Some(b) = BuildEnv::new() else { return };
+    let body = b"downloaded over http\n".to_vec();
+    let served = body.clone();
+    let server = crate::registry_util::FakeServer::start(move |req| {
+        if req.target == "/files/data.txt" {
+            (
+                200,
+                vec![("Content-Type".into(), "text/plain".into())],
+                served.clone(),
+            )
+        } else {
+            (404, Vec::new(), b"not found".to_vec())
+        }
+    });
+    let sum = crate::registry_util::sha256(&body);
+    let ctx = b.write_context(
+        "ctx",
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM busybox:local\n\
+                 ADD http://{addr}/files/data.txt /srv/\n\
+                 ADD --checksum={sum} http://{addr}/files/data.txt /srv/pinned.txt\n\
+                 CMD [\"sh\", \"-c\", \"stat -c '%a %n' /srv/data.txt /srv/pinned.txt && cat /srv/data.txt\"]\n",
+                addr = server.addr
+            ),
+        )],
+    );
+    let (id, _) = b.build(&ctx, &[]);
+    if let Some(out) = b.podman_run(&id, &[]) {
+        assert_eq!(
+            out,
+            "600 /srv/data.txt\n600 /srv/pinned.txt\ndownloaded over http\n"
+        );
+    }
+    let bad = b.write_context(
+        "bad",
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM busybox:local\nADD --checksum=sha256:{} http://{}/files/data.txt /srv/x\n",
+                "0".repeat(64),
+                server.addr
+            ),
+        )],
+    );
+    let err = b.build_fails(&bad, &[]);
+    assert!(err.contains("Dockerfile:2:1: "), "{err}");
+    assert!(err.to_lowercase().contains("checksum"), "{err}");
+}
