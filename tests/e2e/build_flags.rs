@@ -262,3 +262,29 @@ fn from_pulls_a_missing_image_from_a_registry() {
         "{progress}"
     );
 }
+
+#[test]
+fn network_none_isolates_every_run() {
+    let Some(b) = BuildEnv::new() else { return };
+    let ctx = b.write_context(
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox:local\nRUN ip -o link | wc -l > /links\nCMD [\"cat\", \"/links\"]\n",
+        )],
+    );
+    let (isolated, _) = b.build(&ctx, &["--network", "none"]);
+    let (host, _) = b.build(&ctx, &["--network", "host"]);
+    assert_ne!(isolated, host, "the network is part of the RUN's cache key");
+    let Some(out) = b.podman_run(&isolated, &[]) else {
+        return;
+    };
+    assert_eq!(out, "1\n", "only lo");
+    let host_links = std::fs::read_to_string("/proc/net/dev")
+        .unwrap()
+        .lines()
+        .count()
+        - 2;
+    let out = b.podman_run(&host, &[]).unwrap();
+    assert_eq!(out.trim(), host_links.to_string());
+}
