@@ -3,6 +3,7 @@
 
 mod archive;
 mod conformance;
+mod containers;
 mod images;
 mod parse;
 mod parse_errors;
