@@ -229,7 +229,7 @@ fn detached_container_stops_starts_execs_and_follows_logs() {
     let ps = run_ok(&mut env.bale(["exec", "det", "ps", "-o", "args"]));
     assert!(ps.contains("while true"), "{ps}");
 
-    let mut follow = env
+    let follow = env
         .bale(["logs", "-f", "det"])
         .stdout(Stdio::piped())
         .spawn()
