@@ -19,13 +19,23 @@ struct Cli {
 
 #[derive(clap::Subcommand, Debug)]
 enum Command {
+    /// Create a new image from a container's changes
+    Commit(cmd::commit::Args),
+    /// Manage containers
+    Container(cmd::container::Args),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cmd::cp::Args),
     /// Create a new container
     Create(cmd::run::CreateArgs),
     /// Inspect bale's internals
     #[command(subcommand)]
     Debug(cmd::debug::DebugCommand),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(cmd::diff::Args),
     /// Execute a command in a running container
     Exec(cmd::exec::Args),
+    /// Export a container's filesystem as a tar archive
+    Export(cmd::export::Args),
     /// Show the history of an image
     History(cmd::history::Args),
     /// Manage images
@@ -56,6 +66,8 @@ enum Command {
     Pull(cmd::pull::Args),
     /// Upload an image to a registry
     Push(cmd::push::Args),
+    /// Rename a container
+    Rename(cmd::rename::Args),
     /// Restart one or more containers
     Restart(cmd::stop::Args),
     /// Remove one or more containers
@@ -76,6 +88,8 @@ enum Command {
     System(cmd::system::Args),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
     Tag(cmd::tag::Args),
+    /// Display the running processes of a container
+    Top(cmd::top::Args),
     /// Unpause all processes within one or more containers
     Unpause(cmd::pause::Args),
 }
@@ -84,9 +98,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let g = &cli.globals;
     let result = match cli.command {
+        Command::Commit(args) => cmd::commit::run(args, g),
+        Command::Container(args) => cmd::container::run(args, g),
+        Command::Cp(args) => cmd::cp::run(args, g),
         Command::Create(args) => cmd::run::run_create(args, g),
         Command::Debug(c) => cmd::debug::run(c).map(|()| ExitCode::SUCCESS),
+        Command::Diff(args) => cmd::diff::run(args, g),
         Command::Exec(args) => cmd::exec::run(args, g),
+        Command::Export(args) => cmd::export::run(args, g),
         Command::History(args) => cmd::history::run(args, g),
         Command::Image(args) => cmd::image::run(args, g),
         Command::Images(args) => cmd::images::run(args, g),
@@ -102,6 +121,7 @@ fn main() -> ExitCode {
         Command::Ps(args) => cmd::ps::run(args, g),
         Command::Pull(args) => cmd::pull::run(args, g),
         Command::Push(args) => cmd::push::run(args, g),
+        Command::Rename(args) => cmd::rename::run(args, g),
         Command::Restart(args) => cmd::stop::run_restart(args, g),
         Command::Rm(args) => cmd::rm::run(args, g),
         Command::Rmi(args) => cmd::rmi::run(args, g),
@@ -112,6 +132,7 @@ fn main() -> ExitCode {
         Command::Stop(args) => cmd::stop::run(args, g),
         Command::System(args) => cmd::system::run(args, g),
         Command::Tag(args) => cmd::tag::run(args, g),
+        Command::Top(args) => cmd::top::run(args, g),
         Command::Unpause(args) => cmd::pause::run_unpause(args, g),
     };
     match result {

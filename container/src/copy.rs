@@ -197,6 +197,7 @@ fn copy_path(
     dest_arg: &str,
     owner: Option<(u64, u64)>,
     same_owner: bool,
+    enter: Option<i32>,
 ) -> Result<()> {
     let meta = fs::symlink_metadata(src).map_err(|e| Error::io("lstat", src, e))?;
     let src_is_dir = meta.is_dir();
@@ -233,6 +234,10 @@ fn copy_path(
             (parent, Some(base_name(dest_arg)))
         }
     };
+    if let Some(init) = enter {
+        let rel = dir.strip_prefix(dest_base).unwrap_or(&dir);
+        return extract_in_namespace(init, src, name.as_deref(), owner, &Path::new("/").join(rel));
+    }
     let (mut r, w) = std::io::pipe().map_err(|e| Error::sys("creating a pipe", e))?;
     let src = src.to_path_buf();
     let writer = std::thread::spawn(move || write_tar(&src, name.as_deref(), owner, w));
@@ -245,6 +250,94 @@ fn copy_path(
     written?;
     extracted?;
     Ok(())
+}
+
+/// Extracts the tar of `src` into `dir` of the mount namespace of the running container whose
+/// init is `init`. The layer extractor turns its directories into paths through
+/// `/proc/self/fd`, which would name host paths if it worked through `/proc/PID/root`: a child
+/// enters the container's mount namespace instead, and reads the tar from a pipe.
+fn extract_in_namespace(
+    init: i32,
+    src: &Path,
+    name: Option<&str>,
+    owner: Option<(u64, u64)>,
+    dir: &Path,
+) -> Result<()> {
+    let ns_path = format!("/proc/{init}/ns/mnt");
+    let ns = fs::File::open(&ns_path).map_err(|e| Error::io("opening", &ns_path, e))?;
+    let pid_ns_path = format!("/proc/{init}/ns/pid");
+    let pid_ns = fs::File::open(&pid_ns_path).map_err(|e| Error::io("opening", &pid_ns_path, e))?;
+    let (mut r, w) = std::io::pipe().map_err(|e| Error::sys("creating a pipe", e))?;
+    let (mut er, mut ew) = std::io::pipe().map_err(|e| Error::sys("creating a pipe", e))?;
+    let _ = io::stdout().flush();
+    // SAFETY: bale has one thread here; the child runs this program's code and exits.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(Error::last_os("starting the copy"));
+    }
+    if pid == 0 {
+        drop(w);
+        drop(er);
+        // The container's /proc shows only its own pid namespace: the extractor's
+        // /proc/self must be one of its processes, so a grandchild does the work.
+        use std::os::fd::AsRawFd;
+        // SAFETY: entering a pid namespace (it applies to children) and forking from a
+        // single-threaded child.
+        let inner = unsafe {
+            if libc::setns(pid_ns.as_raw_fd(), libc::CLONE_NEWPID) != 0 {
+                libc::_exit(3);
+            }
+            libc::fork()
+        };
+        if inner > 0 {
+            let mut st = 0;
+            // SAFETY: waiting for our own child, then exiting with its code.
+            unsafe {
+                libc::waitpid(inner, &mut st, 0);
+                libc::_exit(if libc::WIFEXITED(st) {
+                    libc::WEXITSTATUS(st)
+                } else {
+                    1
+                });
+            }
+        }
+        let result = (|| {
+            // SAFETY: entering a mount namespace from a single-threaded process.
+            if inner < 0 || unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNS) } != 0 {
+                return Err(Error::last_os("entering the container's mount namespace"));
+            }
+            extract_layer(&mut r, dir, &ExtractOptions { same_owner: true })?;
+            Ok(())
+        })();
+        let code = match result {
+            Ok(()) => 0,
+            Err(e) => {
+                let _ = ew.write_all(e.to_string().as_bytes());
+                1
+            }
+        };
+        // SAFETY: ending the child without the parent's exit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    drop(r);
+    drop(ew);
+    drop(ns);
+    drop(pid_ns);
+    let written = write_tar(src, name, owner, w);
+    let mut msg = String::new();
+    let _ = io::Read::read_to_string(&mut er, &mut msg);
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    if !msg.is_empty() {
+        return Err(Error::Invalid(msg));
+    }
+    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        return Err(Error::Invalid(format!(
+            "copying into the container failed (wait status {status:#x})"
+        )));
+    }
+    written
 }
 
 impl Containers<'_> {
@@ -292,10 +385,23 @@ impl Containers<'_> {
                     let stdout = io::stdout();
                     return write_tar(&host, Some(&base_name(src)), None, stdout.lock());
                 }
-                copy_path(&host, src, Path::new("/"), &absolute(dest), None, false)
+                copy_path(
+                    &host,
+                    src,
+                    Path::new("/"),
+                    &absolute(dest),
+                    None,
+                    false,
+                    None,
+                )
             }
             CopyDirection::ToContainer { src, dest } => {
                 let owner = if archive { None } else { Some((0, 0)) };
+                if src == "-" && running {
+                    return Err(Error::Invalid(
+                        "copying a tar from STDIN into a running container is not supported; stop it first or copy a path".into(),
+                    ));
+                }
                 if src == "-" {
                     let target = resolve_in(&root, dest, true)
                         .map_err(|e| Error::io("resolving", dest.as_str(), e))?;
@@ -313,7 +419,8 @@ impl Containers<'_> {
                 let follow_last = follow || src.ends_with('/');
                 let host = resolve_in(Path::new("/"), &absolute(src), follow_last)
                     .map_err(|e| Error::io("resolving", src.as_str(), e))?;
-                copy_path(&host, src, &root, dest, owner, true)
+                let enter = running.then_some(now.state.pid);
+                copy_path(&host, src, &root, dest, owner, true, enter)
             }
         }
     }

@@ -2,8 +2,13 @@
 //! every command shares.
 
 pub mod batch;
+pub mod commit;
+pub mod container;
+pub mod cp;
 pub mod debug;
+pub mod diff;
 pub mod exec;
+pub mod export;
 pub mod filter;
 pub mod history;
 pub mod image;
@@ -21,6 +26,7 @@ pub mod prune;
 pub mod ps;
 pub mod pull;
 pub mod push;
+pub mod rename;
 pub mod rm;
 pub mod rmi;
 pub mod run;
@@ -30,6 +36,7 @@ pub mod start;
 pub mod stop;
 pub mod system;
 pub mod tag;
+pub mod top;
 pub mod units;
 
 use std::path::PathBuf;

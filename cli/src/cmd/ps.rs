@@ -93,7 +93,7 @@ pub fn status_text(c: &Container) -> String {
 }
 
 /// docker's `Ellipsis`: at most `max` characters, the last one `…` when cut.
-fn ellipsis(s: &str, max: usize) -> String {
+pub fn ellipsis(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
     }
@@ -103,7 +103,7 @@ fn ellipsis(s: &str, max: usize) -> String {
 }
 
 /// Go's `strconv.Quote` for the printable text a command is.
-fn go_quote(s: &str) -> String {
+pub fn go_quote(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
 }
 
