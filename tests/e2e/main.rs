@@ -4,6 +4,7 @@
 mod archive;
 mod conformance;
 mod containers;
+mod containers_changes;
 mod images;
 mod parse;
 mod parse_errors;
