@@ -164,14 +164,15 @@ fn export_then_import_gives_a_flat_image_that_runs() {
     assert!(!listing.contains(".wh."), "a flat export has no whiteouts");
 
     // Through a pipe, as `bale export ex | bale import - flat`.
-    let export = env
+    let mut export = env
         .bale(["export", "ex"])
         .stdout(Stdio::piped())
         .spawn()
         .expect("export starts");
     let mut import = env.bale(["import", "-", "flat:1"]);
-    import.stdin(export.stdout.expect("export's stdout"));
+    import.stdin(export.stdout.take().expect("export's stdout"));
     let id = run_ok(&mut import);
+    assert!(export.wait().expect("export ends").success());
     assert!(id.starts_with("sha256:"));
     let out = run_ok(&mut env.bale([
         "run",
