@@ -361,7 +361,12 @@ impl Containers<'_> {
             let view = c.dir.join(format!("view-{}", std::process::id()));
             rootfs::enter_private_mount_namespace()?;
             fs::create_dir_all(&view).map_err(|e| Error::io("creating", &view, e))?;
-            rootfs::mount_overlay(&[&lower], Some((&c.upper_dir(), &c.work_dir())), &view)?;
+            rootfs::mount_overlay(
+                &[&lower],
+                Some((&c.upper_dir(), &c.work_dir())),
+                &view,
+                false,
+            )?;
             _view = crate::changes::MergedView { dir: view.clone() };
             view
         } else {

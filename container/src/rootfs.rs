@@ -202,10 +202,17 @@ fn overlay_path(p: &Path) -> Result<String> {
 
 /// Mounts an overlay of `lowers` (topmost first) on `target`: writable with `upper` and `work`
 /// when given, else read-only.
+///
+/// `volatile` skips every sync of the upper directory, unmount included (where a normal
+/// overlay syncs the whole upper file system: on a busy disk that is most of a short
+/// container's life). Only for upper directories thrown away afterwards (`--rm`): after a crash
+/// their content may be lost. overlayfs leaves `work/work/incompat/volatile` behind and
+/// refuses to mount while it exists, so it is removed first.
 pub(crate) fn mount_overlay(
     lowers: &[&Path],
     upper: Option<(&Path, &Path)>,
     target: &Path,
+    volatile: bool,
 ) -> Result<()> {
     let lowerdir = lowers
         .iter()
@@ -221,6 +228,10 @@ pub(crate) fn mount_overlay(
                 overlay_path(upper)?,
                 overlay_path(work)?
             ));
+            if volatile {
+                let _ = fs::remove_dir(work.join("work/incompat/volatile"));
+                data.push_str(",volatile");
+            }
         }
         None => flags |= libc::MS_RDONLY,
     }
@@ -262,7 +273,7 @@ pub(crate) fn unmount(target: &Path) {
 pub(crate) fn mount_merged_readonly(upper: &Path, lower: &Path, at: &Path) -> Result<()> {
     enter_private_mount_namespace()?;
     fs::create_dir_all(at).at("creating", at)?;
-    mount_overlay(&[upper, lower], None, at)
+    mount_overlay(&[upper, lower], None, at, false)
 }
 
 /// Bytes a container wrote (its upper directory), as `ps -s` shows them.

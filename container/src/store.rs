@@ -6,8 +6,8 @@
 //!   renamed into place; a removed one is renamed to a `.trash-` directory before it is deleted.
 //!   Files are replaced by writing a temporary file and renaming it (state files are not
 //!   fsynced: they describe processes, which a machine crash ends anyway).
-//! - Two creates never get the same name: names are checked and claimed under
-//!   `ROOT/bale/containers.lock`.
+//! - Two creates never get the same name: a name is claimed by creating the symlink
+//!   `containers/names/NAME -> ID`, which fails when it exists.
 //! - A supervisor killed with `kill -9` cannot record its container's exit. It holds an flock on
 //!   `supervisor.lock` for its whole life; a reader that finds a running container whose lock is
 //!   free records the exit itself (code 137, as for `SIGKILL`).
@@ -107,10 +107,6 @@ impl<'s> Containers<'s> {
         self.store
     }
 
-    fn lock(&self) -> Result<File> {
-        lock_file(&self.store.root().join("bale/containers.lock"))
-    }
-
     /// Creates a container from `opts` (the image's config fills in the rest): its directory,
     /// config and state, its anonymous volumes, and the image's cached root filesystem.
     pub fn create(&self, opts: &CreateOptions) -> Result<Container> {
@@ -192,28 +188,23 @@ impl<'s> Containers<'s> {
         labels.extend(opts.labels.clone());
         rootfs::ensure_cache(self.store, &image)?;
 
-        let _guard = self.lock()?;
-        let name = match &opts.name {
+        let requested = match &opts.name {
             Some(n) => {
                 let n = n.strip_prefix('/').unwrap_or(n);
                 if !names::valid_name(n) {
                     return Err(Error::InvalidName(n.to_string()));
                 }
-                if let Some(other) = self.by_name(n)? {
+                if let Some(other) = self.by_name(n) {
                     return Err(Error::NameInUse {
                         name: n.to_string(),
                         id: other,
                     });
                 }
-                n.to_string()
+                Some(n.to_string())
             }
-            None => loop {
-                let n = names::random_name();
-                if self.by_name(&n)?.is_none() {
-                    break n;
-                }
-            },
+            None => None,
         };
+        let name = requested.clone().unwrap_or_else(names::random_name);
         let config = ContainerConfig {
             id: id.clone(),
             name,
@@ -257,21 +248,76 @@ impl<'s> Containers<'s> {
         write_json(&tmp.join("state.json"), &State::default(), false)?;
         let dir = self.dir.join(&id);
         fs::rename(&tmp, &dir).at("renaming into place", &dir)?;
-        Ok(Container {
+        let mut c = Container {
             id,
             dir,
             config,
             state: State::default(),
-        })
+        };
+        // The name is claimed once the container exists, so a claim never points at nothing
+        // but a removed container.
+        loop {
+            match self.claim_name(&c.config.name, &c.id) {
+                Ok(()) => break,
+                Err(Error::NameInUse { .. }) if requested.is_none() => {
+                    c.config.name = names::random_name();
+                    write_json(&c.dir.join("config.json"), &c.config, false)?;
+                }
+                Err(e) => {
+                    let _ = fs::remove_dir_all(&c.dir);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(c)
     }
 
-    /// The ID of the container named `name`, if any.
-    fn by_name(&self, name: &str) -> Result<Option<String>> {
-        Ok(self
-            .list()?
-            .into_iter()
-            .find(|c| c.config.name == name)
-            .map(|c| c.id))
+    fn names_dir(&self) -> PathBuf {
+        self.dir.join("names")
+    }
+
+    /// The ID of the container named `name`, if any: `containers/names/NAME` is a symlink to
+    /// its ID, made with `symlink(2)`, which fails when the name is taken: no lock, no scan.
+    fn by_name(&self, name: &str) -> Option<String> {
+        let id = fs::read_link(self.names_dir().join(name)).ok()?;
+        let id = id.to_str()?.to_string();
+        self.dir.join(&id).is_dir().then_some(id)
+    }
+
+    /// Claims `name` for `id`, replacing a claim left by a removed container.
+    fn claim_name(&self, name: &str, id: &str) -> Result<()> {
+        let dir = self.names_dir();
+        fs::create_dir_all(&dir).at("creating", &dir)?;
+        let link = dir.join(name);
+        for _ in 0..2 {
+            match std::os::unix::fs::symlink(id, &link) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    if let Some(other) = self.by_name(name) {
+                        return Err(Error::NameInUse {
+                            name: name.to_string(),
+                            id: other,
+                        });
+                    }
+                    // Stale: its container is gone.
+                    let _ = fs::remove_file(&link);
+                }
+                Err(e) => return Err(Error::io("claiming the name", &link, e)),
+            }
+        }
+        Err(Error::io(
+            "claiming the name",
+            &link,
+            io::Error::from(io::ErrorKind::AlreadyExists),
+        ))
+    }
+
+    /// Gives up `name` if `id` holds it.
+    fn release_name(&self, name: &str, id: &str) {
+        let link = self.names_dir().join(name);
+        if fs::read_link(&link).is_ok_and(|t| t.as_os_str() == id) {
+            let _ = fs::remove_file(&link);
+        }
     }
 
     /// Every container, newest first.
@@ -325,10 +371,10 @@ impl<'s> Containers<'s> {
         if key.len() == 64 && self.dir.join(key).is_dir() {
             return self.load(key);
         }
-        let all = self.list()?;
-        if let Some(c) = all.iter().find(|c| c.config.name == key) {
-            return Ok(c.clone());
+        if let Some(id) = self.by_name(key) {
+            return self.load(&id);
         }
+        let all = self.list()?;
         if !key.is_empty() && key.bytes().all(|b| b.is_ascii_hexdigit()) {
             let mut found = all.into_iter().filter(|c| c.id.starts_with(key));
             if let Some(c) = found.next() {
@@ -361,34 +407,23 @@ impl<'s> Containers<'s> {
         if !names::valid_name(new_name) {
             return Err(Error::InvalidName(new_name.to_string()));
         }
-        let _guard = self.lock()?;
-        if let Some(other) = self.by_name(new_name)? {
-            if other == c.id {
-                return Err(Error::Invalid(
-                    "Renaming a container with the same name as its current name".into(),
-                ));
-            }
-            return Err(Error::NameInUse {
-                name: new_name.to_string(),
-                id: other,
-            });
+        if self.by_name(new_name).as_deref() == Some(c.id.as_str()) {
+            return Err(Error::Invalid(
+                "Renaming a container with the same name as its current name".into(),
+            ));
         }
+        self.claim_name(new_name, &c.id)?;
         let path = c.dir.join("config.json");
         let mut config: ContainerConfig = read_json(&path)?;
-        config.name = new_name.to_string();
-        write_json(&path, &config, false)
+        let old = std::mem::replace(&mut config.name, new_name.to_string());
+        write_json(&path, &config, false)?;
+        self.release_name(&old, &c.id);
+        Ok(())
     }
 
     /// Removes a stopped container's directory, and its anonymous volumes when `volumes`.
     pub fn remove(&self, c: &Container, volumes: bool) -> Result<()> {
-        // A supervisor that recorded the exit may still be tidying up: give it a moment.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while supervisor_alive(&c.dir)
-            && !self.load(&c.id)?.state.is_running()
-            && std::time::Instant::now() < deadline
-        {
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        self.wait_supervisor_done(c)?;
         if supervisor_alive(&c.dir) {
             return Err(Error::State(format!(
                 "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
@@ -397,11 +432,26 @@ impl<'s> Containers<'s> {
         }
         let trash = self.dir.join(format!(".trash-{}", c.id));
         fs::rename(&c.dir, &trash).at("removing", &c.dir)?;
+        self.release_name(&c.config.name, &c.id);
         fs::remove_dir_all(&trash).at("removing", &trash)?;
         if volumes {
             for m in c.config.mounts.iter().filter(|m| m.anonymous) {
                 volumes::remove(self.store, &m.name)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Waits (up to 5 s) for the supervisor of a container that recorded its exit to finish
+    /// tidying up (unmounting, removing a `--rm` container) and release its lock.
+    pub(crate) fn wait_supervisor_done(&self, c: &Container) -> Result<()> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while supervisor_alive(&c.dir)
+            && c.dir.exists()
+            && !self.load(&c.id)?.state.is_running()
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
         Ok(())
     }

@@ -105,6 +105,7 @@ impl Containers<'_> {
     /// Starts a created or exited container. Returns `None` for [`Attach::Detached`], else how
     /// the container ended.
     pub fn start(&self, c: &Container, attach: Attach) -> Result<Option<RunOutcome>> {
+        self.wait_supervisor_done(c)?;
         if supervisor_alive(&c.dir) {
             if attach == Attach::Detached {
                 return Ok(None);
@@ -207,6 +208,7 @@ impl Containers<'_> {
             &[&lower],
             Some((&c.upper_dir(), &c.work_dir())),
             &c.rootfs_dir(),
+            c.config.auto_remove,
         )?;
         let spec = sandbox_spec(c);
         let log = LogWriter::open(c)?;

@@ -386,6 +386,11 @@ fn supervisor_killed_with_sigkill_leaves_an_exited_container_and_nothing_else() 
     wait_for("the container's processes to die", || {
         !alive(supervisor) && pids.iter().all(|&p| !alive(p))
     });
+    // A killed process lets go of its files (the supervisor's lock) only once all its threads
+    // are gone, a moment after it shows as a zombie.
+    wait_for("the exit to be seen", || {
+        status_of(&env, "victim").starts_with("Exited")
+    });
     let status = status_of(&env, "victim");
     assert!(status.starts_with("Exited (137) "), "status: {status}");
     assert_eq!(run_ok(&mut env.bale(["rm", "-v", "victim"])), "victim\n");
