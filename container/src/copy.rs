@@ -340,6 +340,21 @@ fn extract_in_namespace(
     written
 }
 
+/// Copies the content of directory `src` into the empty directory `dest` (owners, modes,
+/// links and times kept), as docker fills a new volume from the image's directory it mounts over.
+pub(crate) fn copy_dir_contents(src: &Path, dest: &Path) -> Result<()> {
+    let (mut r, w) = std::io::pipe().map_err(|e| Error::sys("creating a pipe", e))?;
+    let src = src.to_path_buf();
+    let writer = std::thread::spawn(move || write_tar(&src, None, None, w));
+    let extracted = extract_layer(&mut r, dest, &ExtractOptions::default());
+    let _ = io::copy(&mut r, &mut io::sink());
+    writer
+        .join()
+        .map_err(|_| Error::Invalid("the archive writer panicked".into()))??;
+    extracted?;
+    Ok(())
+}
+
 impl Containers<'_> {
     /// Copies between a container and the host (`bale cp`): `follow` is `-L`, `archive` is
     /// `-a` (keep owners when copying into the container; else they become root's).

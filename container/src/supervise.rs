@@ -210,6 +210,7 @@ impl Containers<'_> {
             &c.rootfs_dir(),
             c.config.auto_remove,
         )?;
+        populate_volumes(c)?;
         let spec = sandbox_spec(c);
         let log = LogWriter::open(c)?;
         let mut backoff = Duration::from_millis(100);
@@ -263,6 +264,32 @@ impl Containers<'_> {
         }
         Ok(outcome)
     }
+}
+
+/// Fills each empty volume with what the image has at its mount point, as docker does the
+/// first time a volume is mounted.
+fn populate_volumes(c: &Container) -> Result<()> {
+    for m in c
+        .config
+        .mounts
+        .iter()
+        .filter(|m| m.kind == MountKind::Volume)
+    {
+        let data = std::path::Path::new(&m.source);
+        let empty = fs::read_dir(data)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
+        if !empty {
+            continue;
+        }
+        let Ok(inside) = crate::copy::resolve_in(&c.rootfs_dir(), &m.destination, true) else {
+            continue;
+        };
+        if fs::symlink_metadata(&inside).is_ok_and(|md| md.is_dir()) {
+            crate::copy::copy_dir_contents(&inside, data)?;
+        }
+    }
+    Ok(())
 }
 
 /// Makes the forked supervisor independent of the caller: a session of its own, stdio on
