@@ -117,6 +117,40 @@ fn namespace_pids(init: i32) -> Vec<i32> {
     pids
 }
 
+/// The state letter of a process (`T` when stopped), or `None` when it is gone.
+fn proc_state(pid: i32) -> Option<char> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(") ").next()?.chars().next()
+}
+
+/// Stops every process of the pid namespace of `init` and waits until each is stopped, as a
+/// cgroup freezer would: a process forked while the others were being stopped is found by the
+/// next scan, and a signal is delivered a moment after `kill` returns.
+fn freeze(init: i32) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut stopped: Vec<i32> = Vec::new();
+    loop {
+        let pids = namespace_pids(init);
+        let new: Vec<i32> = pids.into_iter().filter(|p| !stopped.contains(p)).collect();
+        for &pid in &new {
+            send(pid, libc::SIGSTOP)?;
+        }
+        stopped.extend(&new);
+        let settled = stopped
+            .iter()
+            .all(|&p| matches!(proc_state(p), None | Some('T' | 't' | 'Z' | 'X')));
+        if new.is_empty() && settled {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::State(
+                "the processes of the container did not all stop within 5 seconds".into(),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 /// The command: init's first child.
 fn command_pid(init: i32) -> Option<i32> {
     let children = fs::read_to_string(format!("/proc/{init}/task/{init}/children")).ok()?;
@@ -226,9 +260,7 @@ impl Containers<'_> {
                 c.id
             )));
         }
-        for pid in namespace_pids(now.state.pid) {
-            send(pid, libc::SIGSTOP)?;
-        }
+        freeze(now.state.pid)?;
         self.update_state(c, |s| {
             if s.status == Status::Running {
                 s.status = Status::Paused;

@@ -442,10 +442,10 @@ impl<'s> Containers<'s> {
         Ok(())
     }
 
-    /// Waits (up to 5 s) for the supervisor of a container that recorded its exit to finish
+    /// Waits (up to 10 s) for the supervisor of a container that recorded its exit to finish
     /// tidying up (unmounting, removing a `--rm` container) and release its lock.
     pub(crate) fn wait_supervisor_done(&self, c: &Container) -> Result<()> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while supervisor_alive(&c.dir)
             && c.dir.exists()
             && !self.load(&c.id)?.state.is_running()

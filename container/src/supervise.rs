@@ -256,9 +256,12 @@ impl Containers<'_> {
                 error,
             };
         };
-        rootfs::unmount(&c.rootfs_dir());
         ATTACHED_INIT.store(0, Ordering::Relaxed);
+        // The exit is recorded: others may act on the container now. Unmounting a
+        // non-volatile overlay syncs the whole upper file system, which on a busy disk takes
+        // long enough that `rm` or `start` must not wait for it.
         drop(lock);
+        rootfs::unmount(&c.rootfs_dir());
         if c.config.auto_remove {
             self.remove(c, true)?;
         }

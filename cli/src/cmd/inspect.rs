@@ -214,6 +214,14 @@ fn docker_json<T: Serialize>(value: &T) -> anyhow::Result<String> {
         .replace('&', "\\u0026"))
 }
 
+/// One object `inspect` prints: an image in docker's field order, or a container.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Found {
+    Image(Box<Inspect>),
+    Container(Value),
+}
+
 /// docker's `ContainerJSON` for a container.
 fn container_json(containers: &Containers<'_>, c: &Container) -> anyhow::Result<Value> {
     let cfg = &c.config;
@@ -362,7 +370,7 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
         None | Some("") | Some("json") => None,
         Some(f) => Some(format::parse(&f.replace("\\t", "\t").replace("\\n", "\n"))?),
     };
-    let mut found: Vec<Value> = Vec::new();
+    let mut found: Vec<Found> = Vec::new();
     let mut failed = false;
     for name in &args.images {
         let image = if images {
@@ -376,7 +384,7 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
         };
         match image {
             Some(Ok(image)) => {
-                found.push(serde_json::to_value(build(&store, &image)?)?);
+                found.push(Found::Image(Box::new(build(&store, &image)?)));
                 continue;
             }
             Some(Err(e)) => {
@@ -389,7 +397,7 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
         if containers_too {
             match containers.get(name) {
                 Ok(c) => {
-                    found.push(container_json(&containers, &c)?);
+                    found.push(Found::Container(container_json(&containers, &c)?));
                     continue;
                 }
                 Err(bale_container::Error::NoSuchContainer(_)) => {}
@@ -418,7 +426,7 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
         }
         Some(t) => {
             for item in &found {
-                let value = format::from_serde(item);
+                let value = format::from_serde(&serde_json::to_value(item)?);
                 println!("{}", format::execute(&t, &value)?);
             }
         }

@@ -36,7 +36,12 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
                 );
             }
             containers.kill(c, bale_container::parse_signal("KILL")?)?;
-            containers.wait_stopped(c, std::time::Duration::from_secs(10))?;
+            if !containers.wait_stopped(c, std::time::Duration::from_secs(30))? {
+                anyhow::bail!(
+                    "could not kill container \"/{}\": it is still running after 30 seconds",
+                    c.config.name
+                );
+            }
         }
         containers.remove(c, args.volumes)?;
         Ok(())

@@ -136,7 +136,7 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
             }
             Err(e) => {
                 let text = format!("{e:#}");
-                if text.starts_with("conflict:") {
+                if text.starts_with("conflict: unable to remove repository reference") {
                     eprintln!("Error response from daemon: {text}");
                 } else {
                     eprintln!("Error: {text}");
