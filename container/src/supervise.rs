@@ -394,6 +394,7 @@ fn run_once(
     let mut until_start: Vec<OwnedFd> = Vec::new();
     let mut pumps = Vec::new();
     let mut _raw: Option<RawMode> = None;
+    let mut resize_fd: Option<File> = None;
     let devnull = File::open("/dev/null").at("opening", std::path::Path::new("/dev/null"))?;
     let attached_out = attached.is_some();
     if c.config.tty {
@@ -407,6 +408,10 @@ fn run_once(
         };
         let master = File::from(pty.master);
         let out = terminal::dup_file(master.as_raw_fd())?;
+        let resize = terminal::dup_file(master.as_raw_fd())?;
+        if attached.is_some() {
+            terminal::follow_window_size(resize.as_raw_fd());
+        }
         let log = log.clone();
         pumps.push(std::thread::spawn(move || {
             terminal::pump(out, |d| {
@@ -426,6 +431,8 @@ fn run_once(
             });
         }
         until_start.push(pty.slave);
+        // Kept open for the resize handler until the run ends.
+        resize_fd = Some(resize);
     } else {
         let (out_r, out_w) = pipe()?;
         let (err_r, err_w) = pipe()?;
@@ -484,6 +491,10 @@ fn run_once(
     until_start.clear();
     for p in pumps {
         let _ = p.join();
+    }
+    if let Some(f) = resize_fd.take() {
+        terminal::follow_window_size(-1);
+        drop(f);
     }
     if let Some(e) = state_error {
         return Err(e);

@@ -59,6 +59,30 @@ pub(crate) fn copy_window_size(from: RawFd, to: RawFd) {
     }
 }
 
+/// The pty master whose size follows the caller's terminal, for [`on_window_change`].
+static RESIZED_MASTER: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+extern "C" fn on_window_change(_: libc::c_int) {
+    let fd = RESIZED_MASTER.load(std::sync::atomic::Ordering::Relaxed);
+    if fd >= 0 {
+        // ioctl is async-signal-safe; the kernel sends SIGWINCH to the command's session.
+        copy_window_size(0, fd);
+    }
+}
+
+/// Makes the size of the pty behind `master` follow the caller's terminal (`SIGWINCH`).
+pub(crate) fn follow_window_size(master: RawFd) {
+    RESIZED_MASTER.store(master, std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: the handler only reads an atomic and calls ioctl(2).
+    unsafe {
+        let mut act: libc::sigaction = std::mem::zeroed();
+        act.sa_sigaction = on_window_change as *const () as libc::sighandler_t;
+        act.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut act.sa_mask);
+        libc::sigaction(libc::SIGWINCH, &act, std::ptr::null_mut());
+    }
+}
+
 /// The caller's terminal in raw mode until dropped.
 pub(crate) struct RawMode {
     fd: RawFd,
