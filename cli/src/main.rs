@@ -44,7 +44,7 @@ enum Command {
     Images(cmd::images::Args),
     /// Import the contents from a tarball to create a filesystem image
     Import(cmd::import::Args),
-    /// Display detailed information on images
+    /// Display detailed information on images and containers
     Inspect(cmd::inspect::Args),
     /// Kill one or more running containers
     Kill(cmd::kill::Args),
