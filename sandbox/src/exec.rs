@@ -140,7 +140,7 @@ impl crate::Sandbox {
         status_pipe.close_w();
         drop(devnull);
         drop(devnull_out);
-        let outcome = wait_child(pid, &err_pipe, &status_pipe, None, None, None);
+        let outcome = wait_child(pid, &err_pipe, &status_pipe, None, None, None, &mut || {});
         drop(alive_pipe);
         crate::outcome_result(outcome?, &spec.argv[0], &spec.workdir, &user, &[])
     }

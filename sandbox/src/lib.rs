@@ -361,8 +361,9 @@ impl Sandbox {
         run(spec, None, &mut |_| {})
     }
 
-    /// Like [`Sandbox::run`], calling `on_start` with the host pid of the sandbox's init as soon
-    /// as it exists. A container's supervisor records it: signals sent to init (other than
+    /// Like [`Sandbox::run`], calling `on_start` with the host pid of the sandbox's init once
+    /// the command is running (its `execve` succeeded; it is not called when the command could
+    /// not be started). A container's supervisor records it: signals sent to init (other than
     /// `SIGKILL` and `SIGSTOP`) are forwarded to the command, and `/proc/PID/ns/*` are the
     /// namespaces [`Sandbox::exec`] enters.
     pub fn run_with_start(
@@ -867,7 +868,6 @@ fn run(
             source: io::Error::last_os_error(),
         });
     }
-    on_start(pid);
     err_pipe.close_w();
     status_pipe.close_w();
     if let Some(p) = out_pipe.as_mut() {
@@ -886,6 +886,7 @@ fn run(
         out_pipe.as_ref().map(|p| p.r),
         errout_pipe.as_ref().map(|p| p.r),
         on_line,
+        &mut || on_start(pid),
     );
     drop(alive_pipe);
     let cleaned = cleanup.finish();
@@ -1043,6 +1044,7 @@ fn wait_child(
     out_r: Option<RawFd>,
     err_r: Option<RawFd>,
     mut on_line: Option<LineSink<'_>>,
+    on_exec: &mut dyn FnMut(),
 ) -> Result<Outcome, Error> {
     // Slots: 0 error records, 1 status, 2 stdout, 3 stderr, 4 the interrupt self-pipe.
     let mut fds: [RawFd; 5] = [
@@ -1116,6 +1118,11 @@ fn wait_child(
             let data = &buf[..n as usize];
             if n == 0 {
                 fds[i] = -1;
+                // The error pipe is close-on-exec in the command: its end with no failure
+                // record means the execve succeeded.
+                if i == 0 && err_rec.is_empty() {
+                    on_exec();
+                }
                 if (2..4).contains(&i)
                     && let Some(cb) = on_line.as_deref_mut()
                 {
