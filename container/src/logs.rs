@@ -34,22 +34,19 @@ pub struct LogOptions {
     pub tail: Option<usize>,
 }
 
-/// Appends records to a container's log; cloned into each output pump.
+/// Appends records to a container's log; cloned into each output pump. The file is created
+/// with the first record, so a container that prints nothing costs no file.
 #[derive(Clone)]
 pub(crate) struct LogWriter {
-    file: Arc<Mutex<File>>,
+    path: std::path::PathBuf,
+    file: Arc<Mutex<Option<File>>>,
 }
 
 impl LogWriter {
     pub(crate) fn open(c: &Container) -> Result<LogWriter> {
-        let path = c.log_path();
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .at("opening the log", &path)?;
         Ok(LogWriter {
-            file: Arc::new(Mutex::new(file)),
+            path: c.log_path(),
+            file: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -69,8 +66,17 @@ impl LogWriter {
             }
         }
         let mut f = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        if f.is_none() {
+            *f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .ok();
+        }
         // A full disk loses log lines, never the container.
-        let _ = f.write_all(&out);
+        if let Some(f) = f.as_mut() {
+            let _ = f.write_all(&out);
+        }
     }
 }
 

@@ -56,6 +56,15 @@ pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T, sync: bool) -> Re
     fs::rename(&tmp, path).at("renaming into place", path)
 }
 
+/// Writes `value` to a new file no reader can see yet.
+fn write_json_new<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(|source| Error::Json {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    fs::write(path, bytes).at("writing", path)
+}
+
 fn lock_file(path: &Path) -> Result<File> {
     let f = OpenOptions::new()
         .create(true)
@@ -244,8 +253,9 @@ impl<'s> Containers<'s> {
         for sub in ["upper", "work", "rootfs"] {
             fs::create_dir(tmp.join(sub)).at("creating", &tmp.join(sub))?;
         }
-        write_json(&tmp.join("config.json"), &config, false)?;
-        write_json(&tmp.join("state.json"), &State::default(), false)?;
+        // Written in place: nobody sees the directory before the rename below.
+        write_json_new(&tmp.join("config.json"), &config)?;
+        write_json_new(&tmp.join("state.json"), &State::default())?;
         let dir = self.dir.join(&id);
         fs::rename(&tmp, &dir).at("renaming into place", &dir)?;
         let mut c = Container {
