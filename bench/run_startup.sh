@@ -4,6 +4,10 @@
 #
 #   bench/run_startup.sh            # uses target/release/bale (cargo build --release -p bale)
 #   BALE=path/to/bale RUNS=100 bench/run_startup.sh
+#   RT=1 bench/run_startup.sh       # also bale alone under chrt -f 50: on a machine shared
+#                                   # with other work, waiting for a CPU dominates otherwise
+#                                   # (podman cannot run so: runc may not put a real-time task
+#                                   # in its cgroup)
 #
 # Needs root (namespaces, overlayfs), busybox-static, podman, runc and hyperfine. Nothing
 # contacts a registry: both images come from the same local tar.
@@ -44,5 +48,11 @@ hyperfine -N --warmup 5 --runs "$RUNS" \
     --command-name "bale run --rm --network none busybox true" "$BALE run --rm --network none busybox true" \
     --command-name "podman run --rm busybox true" "$PODMAN_RUN" \
     --export-markdown "$work/results.md"
+if [ "${RT:-0}" = 1 ]; then
+    chrt -f 50 hyperfine -N --warmup 5 --runs "$RUNS" \
+        --command-name "chrt -f 50 bale run --rm busybox true" "$BALE run --rm busybox true" \
+        --export-markdown "$work/results-rt.md"
+    tail -n 1 "$work/results-rt.md" >> "$work/results.md"
+fi
 cat "$work/results.md"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
