@@ -153,6 +153,10 @@ impl<'s> Containers<'s> {
                 .unwrap_or_else(|| "/".into()),
         };
         let mut env = icfg.env.clone().unwrap_or_default();
+        // As docker: a container of an image without PATH gets the default one in its config.
+        if !env.iter().any(|e| e.starts_with("PATH=")) {
+            env.insert(0, format!("PATH={DEFAULT_PATH}"));
+        }
         merge_env(&mut env, &opts.env);
         if opts.network != "host" && opts.network != "none" {
             return Err(Error::Invalid(format!(

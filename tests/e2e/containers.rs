@@ -338,6 +338,39 @@ fn restart_on_failure_retries_as_asked() {
     assert!(status_of(&env, "loop").starts_with("Exited"));
 }
 
+#[test]
+fn signals_sent_to_an_attached_run_reach_the_command() {
+    let Some(env) = busybox_env() else { return };
+    let mut child = env
+        .bale([
+            "run",
+            "--name",
+            "sig",
+            "busybox",
+            "sh",
+            "-c",
+            "trap 'echo got-int; exit 3' INT; echo ready; while true; do sleep 0.1; done",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run starts");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 6];
+    std::io::Read::read_exact(&mut stdout, &mut first).expect("ready line");
+    assert_eq!(&first, b"ready\n");
+    let st = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let status = child.wait().expect("run ends");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert_eq!(rest, "got-int\n");
+    assert_eq!(status.code(), Some(3), "bale exits with the command's code");
+    assert_eq!(run_ok(&mut env.bale(["logs", "sig"])), "ready\ngot-int\n");
+}
+
 fn mountinfo_mentions(needle: &str) -> bool {
     std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
