@@ -4,9 +4,9 @@
 //!
 //! A signal other than `SIGKILL` goes to the sandbox's init, which forwards it to the command;
 //! `SIGKILL` goes to the command itself (init cannot catch it to forward it), and the command's
-//! end makes init exit, which kills everything else in the container. Pausing sends `SIGSTOP`
-//! to every process of the container's pid namespace (the host has no cgroup of the container
-//! to freeze), `SIGCONT` resumes them.
+//! end makes init exit, which kills everything else in the container. Pausing freezes the
+//! container's freezer cgroup ([`crate::freezer`]), or, where the host has none, sends
+//! `SIGSTOP` to every process of the container's pid namespace; unpausing undoes either.
 
 use std::fs;
 use std::os::fd::AsRawFd;
@@ -195,6 +195,10 @@ impl Containers<'_> {
                 send(cmd, libc::SIGKILL)?;
             }
             if c.state.status == Status::Paused {
+                // A frozen process dies of SIGKILL only once thawed.
+                if crate::freezer::in_use(&c.id) {
+                    crate::freezer::thaw(&c.id)?;
+                }
                 for pid in namespace_pids(init) {
                     send(pid, libc::SIGCONT)?;
                 }
@@ -260,7 +264,11 @@ impl Containers<'_> {
                 c.id
             )));
         }
-        freeze(now.state.pid)?;
+        if crate::freezer::in_use(&c.id) {
+            crate::freezer::freeze(&c.id)?;
+        } else {
+            freeze(now.state.pid)?;
+        }
         self.update_state(c, |s| {
             if s.status == Status::Running {
                 s.status = Status::Paused;
@@ -274,6 +282,9 @@ impl Containers<'_> {
         let now = self.load(&c.id)?;
         if now.state.status != Status::Paused {
             return Err(Error::State(format!("Container {} is not paused", c.id)));
+        }
+        if crate::freezer::in_use(&c.id) {
+            crate::freezer::thaw(&c.id)?;
         }
         for pid in namespace_pids(now.state.pid) {
             send(pid, libc::SIGCONT)?;

@@ -34,6 +34,7 @@ mod changes;
 mod control;
 mod copy;
 mod error;
+mod freezer;
 mod logs;
 mod model;
 mod names;

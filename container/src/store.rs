@@ -361,6 +361,8 @@ impl<'s> Containers<'s> {
         let config: ContainerConfig = read_json(&dir.join("config.json"))?;
         let mut state: State = read_json(&dir.join("state.json"))?;
         if state.is_running() && !supervisor_alive(&dir) {
+            // Frozen processes die of their parent-death signal only once thawed.
+            crate::freezer::remove(id);
             state = self.update_state_at(&dir, |s| {
                 if s.is_running() && !supervisor_alive(&dir) {
                     s.status = Status::Exited;
@@ -445,6 +447,7 @@ impl<'s> Containers<'s> {
             )));
         }
         let trash = self.dir.join(format!(".trash-{}", c.id));
+        crate::freezer::remove(&c.id);
         fs::rename(&c.dir, &trash).at("removing", &c.dir)?;
         self.release_name(&c.config.name, &c.id);
         fs::remove_dir_all(&trash).at("removing", &trash)?;

@@ -211,7 +211,8 @@ impl Containers<'_> {
             c.config.auto_remove,
         )?;
         populate_volumes(c)?;
-        let spec = sandbox_spec(c);
+        let mut spec = sandbox_spec(c);
+        spec.cgroup_procs = crate::freezer::create(&c.id);
         let log = LogWriter::open(c)?;
         let mut backoff = Duration::from_millis(100);
         let outcome = loop {
@@ -261,6 +262,7 @@ impl Containers<'_> {
         // non-volatile overlay syncs the whole upper file system, which on a busy disk takes
         // long enough that `rm` or `start` must not wait for it.
         drop(lock);
+        crate::freezer::remove(&c.id);
         rootfs::unmount(&c.rootfs_dir());
         if c.config.auto_remove {
             self.remove(c, true)?;

@@ -66,6 +66,8 @@ pub(crate) enum Op {
     },
     /// Bring `lo` up in a new network namespace.
     LoopbackUp,
+    /// Move init (and so everything it starts) into the cgroup whose `cgroup.procs` this is.
+    JoinCgroup(CString),
     Hostname(CString),
 }
 
@@ -172,6 +174,17 @@ unsafe fn run_op(op: &Op) -> Result<(), i32> {
             Op::Symlink { target, link } => libc::symlink(target.as_ptr(), link.as_ptr()),
             Op::Hostname(name) => libc::sethostname(name.as_ptr(), name.as_bytes().len()),
             Op::LoopbackUp => loopback_up(),
+            Op::JoinCgroup(procs) => {
+                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd < 0 {
+                    -1
+                } else {
+                    // "0" is the writer itself.
+                    let r = libc::write(fd, c"0".as_ptr().cast(), 1);
+                    libc::close(fd);
+                    if r == 1 { 0 } else { -1 }
+                }
+            }
         }
     };
     if r == 0 { Ok(()) } else { Err(errno()) }

@@ -320,6 +320,9 @@ pub struct SandboxSpec {
     pub tty: bool,
     /// The rootfs is remounted read-only once the other mounts are in place (`--read-only`).
     pub readonly_rootfs: bool,
+    /// A cgroup's `cgroup.procs` file: init joins that cgroup before anything else, so every
+    /// process of the sandbox is in it (a container's freezer cgroup, for `pause`).
+    pub cgroup_procs: Option<PathBuf>,
 }
 
 impl SandboxSpec {
@@ -345,6 +348,7 @@ impl SandboxSpec {
             stdio: Stdio::Inherit,
             tty: false,
             readonly_rootfs: false,
+            cgroup_procs: None,
         }
     }
 }
@@ -567,6 +571,12 @@ fn run(
         steps: Vec::new(),
     };
     let dir = Create::Dir { uid: 0, gid: 0 };
+    if let Some(procs) = &spec.cgroup_procs {
+        b.op(
+            format!("joining the cgroup of {}", procs.display()),
+            Op::JoinCgroup(cpath(procs)?),
+        );
+    }
     b.mount(
         "making / private".into(),
         None,

@@ -429,6 +429,12 @@ fn supervisor_killed_with_sigkill_leaves_an_exited_container_and_nothing_else() 
     assert_eq!(run_ok(&mut env.bale(["rm", "-v", "victim"])), "victim\n");
     assert!(!env.root().join("bale/containers").join(&id).exists());
     assert!(!mountinfo_mentions(&id));
+    assert!(
+        !std::path::Path::new("/sys/fs/cgroup/freezer/bale")
+            .join(&id)
+            .exists(),
+        "no cgroup is left behind"
+    );
     // The anonymous volume went with -v.
     let volumes = std::fs::read_dir(env.root().join("bale/volumes"))
         .map(|d| d.count())

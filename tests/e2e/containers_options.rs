@@ -277,7 +277,7 @@ fn pause_top_rename_inspect_prune_and_df() {
         "busybox",
         "sh",
         "-c",
-        "while true; do sleep 0.1; done",
+        "i=0; while true; do i=$((i+1)); echo $i > /tmp/tick; sleep 0.02; done",
     ]));
     let id = id.trim().to_string();
     wait_for("the container to run", || {
@@ -300,13 +300,25 @@ fn pause_top_rename_inspect_prune_and_df() {
         s.starts_with("paused|Up ") && s.trim_end().ends_with("(Paused)"),
         "{s}"
     );
-    let children = std::fs::read_to_string(format!("/proc/{init}/task/{init}/children")).unwrap();
-    let cmd: i64 = children.split_whitespace().next().unwrap().parse().unwrap();
-    assert_eq!(proc_state(cmd), 'T');
+    // Nothing in the container moves while it is paused: the counter it writes stands still.
+    let tick = || std::fs::read_to_string(format!("/proc/{init}/root/tmp/tick")).unwrap();
+    let before = tick();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(tick(), before, "a paused container made progress");
+    let freezer = std::path::PathBuf::from("/sys/fs/cgroup/freezer/bale").join(&id);
+    if freezer.exists() {
+        let state = std::fs::read_to_string(freezer.join("freezer.state")).unwrap();
+        assert_eq!(state.trim(), "FROZEN");
+    } else {
+        let children =
+            std::fs::read_to_string(format!("/proc/{init}/task/{init}/children")).unwrap();
+        let cmd: i64 = children.split_whitespace().next().unwrap().parse().unwrap();
+        assert_eq!(proc_state(cmd), 'T');
+    }
     let err = run_fail(&mut env.bale(["exec", "worker", "true"]), 1);
     assert!(err.contains("paused"), "{err}");
     assert_eq!(run_ok(&mut env.bale(["unpause", "worker"])), "worker\n");
-    assert_ne!(proc_state(cmd), 'T');
+    wait_for("the counter to move again", || tick() != before);
     run_fail(&mut env.bale(["unpause", "worker"]), 1);
 
     run_ok(&mut env.bale(["rename", "worker", "boss"]));
@@ -379,4 +391,10 @@ fn pause_top_rename_inspect_prune_and_df() {
     wait_for("the kill", || state(&env, &id)["Status"] == "exited");
     assert_eq!(state(&env, &id)["ExitCode"], 143);
     run_ok(&mut env.bale(["rm", "boss"]));
+    assert!(
+        !std::path::PathBuf::from("/sys/fs/cgroup/freezer/bale")
+            .join(&id)
+            .exists(),
+        "the freezer cgroup goes with the container"
+    );
 }
