@@ -494,3 +494,144 @@ fn normalize_dest(p: &str) -> String {
         t.to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CreateOptions, RestartPolicy};
+    use bale_image::Reference;
+    use bale_image::archive::import::{ImportOptions, import};
+
+    /// A store holding `tiny:1`: one layer with `/bin/tool`, `/etc/passwd` and a `VOLUME`.
+    fn store_with_image(dir: &Path) -> Store {
+        let store = Store::open(dir).unwrap();
+        let mut tar = tar::Builder::new(Vec::new());
+        for (name, data) in [
+            ("bin/tool", &b"#!/bin/sh\n"[..]),
+            ("etc/passwd", b"root:x:0:0::/root:/bin/sh\n"),
+        ] {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o755);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(1_700_000_000);
+            tar.append_data(&mut h, name, data).unwrap();
+        }
+        let bytes = tar.into_inner().unwrap();
+        let mut config = bale_image::config::ContainerConfig {
+            entrypoint: Some(vec!["/bin/tool".into()]),
+            cmd: Some(vec!["serve".into()]),
+            env: Some(vec!["MODE=a".into()]),
+            working_dir: Some("/srv".into()),
+            ..Default::default()
+        };
+        config.volumes = Some([("/data".to_string(), serde_json::json!({}))].into());
+        let opts = ImportOptions {
+            source: "-".into(),
+            config,
+            names: vec![Reference::parse_tagged("tiny:1").unwrap()],
+            ..Default::default()
+        };
+        import(&store, &bytes[..], &opts).unwrap();
+        store
+    }
+
+    #[test]
+    fn create_fills_in_from_the_image_and_names_are_unique() {
+        let d = tempfile::tempdir().unwrap();
+        let store = store_with_image(d.path());
+        let cs = Containers::open(&store).unwrap();
+        let mut opts = CreateOptions::new("tiny:1");
+        opts.name = Some("web".into());
+        opts.env = vec!["MODE=b".into(), "EXTRA=1".into()];
+        opts.restart = RestartPolicy::parse("on-failure:3").unwrap();
+        let c = cs.create(&opts).unwrap();
+        assert_eq!(c.config.path, "/bin/tool");
+        assert_eq!(c.config.args, ["serve"]);
+        assert_eq!(c.config.working_dir, "/srv");
+        assert_eq!(
+            c.config.env,
+            [
+                format!("PATH={DEFAULT_PATH}"),
+                "MODE=b".into(),
+                "EXTRA=1".into()
+            ]
+        );
+        assert_eq!(c.config.hostname, &c.id[..12]);
+        assert_eq!(c.config.stop_signal, "SIGTERM");
+        // The image's VOLUME became an anonymous volume in the store.
+        let vol = &c.config.mounts[0];
+        assert!(vol.anonymous && vol.destination == "/data");
+        assert!(Path::new(&vol.source).is_dir());
+        // The image's root filesystem is cached once, with the sandbox's mount points.
+        let lower = cs.lower_dir(&c).unwrap();
+        assert!(lower.join("bin/tool").is_file() && lower.join("proc").is_dir());
+        assert!(lower.join("etc/hosts").is_file());
+
+        // Found by ID, name and unique prefix.
+        assert_eq!(cs.get(&c.id).unwrap().id, c.id);
+        assert_eq!(cs.get("web").unwrap().id, c.id);
+        assert_eq!(cs.get(&c.id[..5]).unwrap().id, c.id);
+        assert!(matches!(cs.get("nope"), Err(Error::NoSuchContainer(_))));
+        assert!(matches!(cs.create(&opts), Err(Error::NameInUse { .. })));
+
+        // A new entrypoint drops the image's CMD; a command replaces it.
+        let mut o2 = CreateOptions::new("tiny:1");
+        o2.entrypoint = Some("/bin/sh".into());
+        let c2 = cs.create(&o2).unwrap();
+        assert_eq!(
+            (c2.config.path.as_str(), c2.config.args.len()),
+            ("/bin/sh", 0)
+        );
+        assert_ne!(c2.config.name, "web");
+        let mut o3 = CreateOptions::new("tiny:1");
+        o3.cmd = Some(vec!["x".into()]);
+        o3.workdir = Some("rel".into());
+        assert!(matches!(cs.create(&o3), Err(Error::Invalid(_))));
+
+        cs.rename(&c, "www").unwrap();
+        assert!(cs.get("web").is_err());
+        assert_eq!(cs.get("www").unwrap().config.name, "www");
+        assert!(matches!(
+            cs.rename(&c2, "www"),
+            Err(Error::NameInUse { .. })
+        ));
+        assert_eq!(cs.list().unwrap().len(), 2);
+
+        let c = cs.get("www").unwrap();
+        cs.remove(&c, true).unwrap();
+        assert!(
+            !Path::new(&vol.source).exists(),
+            "-v removes anonymous volumes"
+        );
+        assert!(cs.get("www").is_err());
+        // The name is free again.
+        opts.name = Some("www".into());
+        cs.create(&opts).unwrap();
+    }
+
+    #[test]
+    fn a_dead_supervisor_is_recorded_as_an_exit() {
+        let d = tempfile::tempdir().unwrap();
+        let store = store_with_image(d.path());
+        let cs = Containers::open(&store).unwrap();
+        let c = cs.create(&CreateOptions::new("tiny:1")).unwrap();
+        // Running, as a supervisor would record it, but nobody holds supervisor.lock.
+        cs.update_state(&c, |s| {
+            s.status = Status::Running;
+            s.pid = 12345;
+        })
+        .unwrap();
+        let now = cs.load(&c.id).unwrap();
+        assert_eq!(now.state.status, Status::Exited);
+        assert_eq!(now.state.exit_code, 137);
+        assert_eq!(now.state.pid, 0);
+        // While a supervisor holds the lock, the state stands.
+        let lock = File::create(c.dir.join("supervisor.lock")).unwrap();
+        lock.lock().unwrap();
+        cs.update_state(&c, |s| s.status = Status::Running).unwrap();
+        assert_eq!(cs.load(&c.id).unwrap().state.status, Status::Running);
+        assert!(matches!(cs.remove(&c, false), Err(Error::State(_))));
+    }
+}
