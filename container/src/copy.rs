@@ -174,7 +174,12 @@ fn write_tar(
             b.append_link(&mut header, &name, &target).map_err(io_err)?;
         } else if ft.is_file() {
             let f = fs::File::open(&path).map_err(io_err)?;
-            b.append_data(&mut header, &name, f).map_err(io_err)?;
+            // Exactly the size the header states, whatever the file does meanwhile (grows,
+            // shrinks, or is a /proc file that reports 0 bytes): the stream stays valid.
+            let size = meta.len();
+            let body = io::Read::chain(io::Read::take(f, size), io::repeat(0));
+            b.append_data(&mut header, &name, io::Read::take(body, size))
+                .map_err(io_err)?;
         } else {
             // Devices and FIFOs: the header says it all.
             header.set_size(0);
