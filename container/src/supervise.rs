@@ -120,7 +120,10 @@ impl Containers<'_> {
         })?;
         match attach {
             Attach::Detached => self.start_detached(c).map(|()| None),
-            Attach::Foreground { stdin } => self.supervise(c, Some(stdin), None).map(Some),
+            Attach::Foreground { stdin } => {
+                install_signal_proxy();
+                self.supervise_inner(c, Some(stdin), &mut None).map(Some)
+            }
         }
     }
 
@@ -165,17 +168,6 @@ impl Containers<'_> {
             ));
         }
         Err(Error::State(msg))
-    }
-
-    fn supervise(
-        &self,
-        c: &Container,
-        stdin: Option<bool>,
-        ready: Option<OwnedFd>,
-    ) -> Result<RunOutcome> {
-        let mut ready = ready;
-        install_signal_proxy();
-        self.supervise_inner(c, stdin, &mut ready)
     }
 
     /// The supervisor's body. `attached` is `Some(stdin)` in the foreground.
