@@ -92,6 +92,8 @@ enum Command {
     Top(cmd::top::Args),
     /// Unpause all processes within one or more containers
     Unpause(cmd::pause::Args),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(cmd::wait::Args),
 }
 
 fn main() -> ExitCode {
@@ -134,6 +136,7 @@ fn main() -> ExitCode {
         Command::Tag(args) => cmd::tag::run(args, g),
         Command::Top(args) => cmd::top::run(args, g),
         Command::Unpause(args) => cmd::pause::run_unpause(args, g),
+        Command::Wait(args) => cmd::wait::run(args, g),
     };
     match result {
         Ok(code) => code,

@@ -189,6 +189,12 @@ fn run_passes_exit_codes_environment_user_and_workdir() {
     );
     assert!(err.contains("is already in use"), "{err}");
     assert_eq!(run_ok(&mut env.bale(["rm", "kept"])), "kept\n");
+    // wait blocks until the container stops and prints its code.
+    let id = run_ok(&mut env.bale(["run", "-d", "busybox", "sh", "-c", "sleep 0.3; exit 4"]));
+    let t = Instant::now();
+    assert_eq!(run_ok(&mut env.bale(["wait", id.trim()])), "4\n");
+    assert!(t.elapsed() >= Duration::from_millis(200));
+    run_ok(&mut env.bale(["rm", id.trim()]));
     assert_eq!(run_ok(&mut env.bale(["ps", "-a", "-q"])), "");
 }
 

@@ -11,7 +11,7 @@ use super::prune::confirm;
 use super::units::human_size;
 use super::{
     Globals, commit, cp, diff, exec, export, inspect, kill, logs, pause, ps, rename, rm, run,
-    start, stop, top,
+    start, stop, top, wait,
 };
 
 /// Manage containers.
@@ -76,6 +76,8 @@ enum ContainerCommand {
     Top(top::Args),
     /// Unpause all processes within one or more containers
     Unpause(pause::Args),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(wait::Args),
 }
 
 /// Runs `bale container ...`.
@@ -101,6 +103,7 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
         ContainerCommand::Stop(a) => stop::run(a, globals),
         ContainerCommand::Top(a) => top::run(a, globals),
         ContainerCommand::Unpause(a) => pause::run_unpause(a, globals),
+        ContainerCommand::Wait(a) => wait::run(a, globals),
     }
 }
 

@@ -38,6 +38,7 @@ pub mod system;
 pub mod tag;
 pub mod top;
 pub mod units;
+pub mod wait;
 
 use std::path::PathBuf;
 
