@@ -8,15 +8,40 @@ use std::time::{Duration, Instant};
 
 use crate::util::{Env, import_busybox, is_root, run, run_fail, run_ok, skip};
 
-/// A store with the busybox base imported as `busybox`, or `None` when the test must stop.
-pub fn busybox_env() -> Option<Env> {
+/// A store with the busybox base imported as `busybox`, whose containers are all removed
+/// (killed first) when it is dropped, so a failing test leaves no container running; or `None`
+/// when the test must stop.
+pub fn busybox_env() -> Option<ContainerEnv> {
     if !is_root() {
         skip("containers need root (namespaces and overlayfs)");
         return None;
     }
     let env = Env::new();
     import_busybox(&env, "busybox:latest")?;
-    Some(env)
+    Some(ContainerEnv(env))
+}
+
+/// An [`Env`] that removes its containers on drop.
+pub struct ContainerEnv(pub Env);
+
+impl std::ops::Deref for ContainerEnv {
+    type Target = Env;
+    fn deref(&self) -> &Env {
+        &self.0
+    }
+}
+
+impl Drop for ContainerEnv {
+    fn drop(&mut self) {
+        let ids = run(&mut self.0.bale(["ps", "-a", "-q", "--no-trunc"]));
+        let ids = String::from_utf8_lossy(&ids.stdout).into_owned();
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f", "-v"];
+            args.extend(ids);
+            let _ = run(&mut self.0.bale(args));
+        }
+    }
 }
 
 /// Polls `check` every 20 ms for up to 10 s.
