@@ -219,11 +219,33 @@ fn docker_json<T: Serialize>(value: &T) -> anyhow::Result<String> {
 #[serde(untagged)]
 enum Found {
     Image(Box<Inspect>),
-    Container(Value),
+    Container(Box<ContainerInspect>),
+}
+
+/// docker's `ContainerJSON`, top-level fields in docker's order.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ContainerInspect {
+    id: String,
+    created: String,
+    path: String,
+    args: Vec<String>,
+    state: Value,
+    image: String,
+    log_path: std::path::PathBuf,
+    name: String,
+    restart_count: u32,
+    driver: &'static str,
+    platform: &'static str,
+    host_config: Value,
+    graph_driver: Value,
+    mounts: Vec<Value>,
+    config: Value,
+    network_settings: Value,
 }
 
 /// docker's `ContainerJSON` for a container.
-fn container_json(containers: &Containers<'_>, c: &Container) -> anyhow::Result<Value> {
+fn container_json(containers: &Containers<'_>, c: &Container) -> anyhow::Result<ContainerInspect> {
     let cfg = &c.config;
     let st = &c.state;
     let lower = containers.lower_dir(c).unwrap_or_default();
@@ -272,12 +294,12 @@ fn container_json(containers: &Containers<'_>, c: &Container) -> anyhow::Result<
         })
         .collect();
     let volumes: BTreeMap<String, Value> = cfg.image_config.volumes.clone().unwrap_or_default();
-    Ok(serde_json::json!({
-        "Id": c.id,
-        "Created": rfc3339_nano(&cfg.created),
-        "Path": cfg.path,
-        "Args": cfg.args,
-        "State": {
+    Ok(ContainerInspect {
+        id: c.id.clone(),
+        created: rfc3339_nano(&cfg.created),
+        path: cfg.path.clone(),
+        args: cfg.args.clone(),
+        state: serde_json::json!({
             "Status": st.status.as_str(),
             "Running": st.is_running(),
             "Paused": st.status == bale_container::Status::Paused,
@@ -289,14 +311,14 @@ fn container_json(containers: &Containers<'_>, c: &Container) -> anyhow::Result<
             "Error": st.error,
             "StartedAt": zero(&st.started_at),
             "FinishedAt": zero(&st.finished_at),
-        },
-        "Image": cfg.image_id,
-        "LogPath": c.log_path(),
-        "Name": format!("/{}", cfg.name),
-        "RestartCount": st.restart_count,
-        "Driver": "overlay",
-        "Platform": "linux",
-        "HostConfig": {
+        }),
+        image: cfg.image_id.clone(),
+        log_path: c.log_path(),
+        name: format!("/{}", cfg.name),
+        restart_count: st.restart_count,
+        driver: "overlay",
+        platform: "linux",
+        host_config: serde_json::json!({
             "Binds": if binds.is_empty() { Value::Null } else { serde_json::json!(binds) },
             "NetworkMode": cfg.network,
             "RestartPolicy": {
@@ -310,8 +332,8 @@ fn container_json(containers: &Containers<'_>, c: &Container) -> anyhow::Result<
                 serde_json::json!(cfg.extra_hosts.iter().map(|(h, ip)| format!("{h}:{ip}")).collect::<Vec<_>>())
             },
             "ReadonlyRootfs": cfg.read_only,
-        },
-        "GraphDriver": {
+        }),
+        graph_driver: serde_json::json!({
             "Data": {
                 "LowerDir": lower,
                 "UpperDir": c.upper_dir(),
@@ -319,9 +341,9 @@ fn container_json(containers: &Containers<'_>, c: &Container) -> anyhow::Result<
                 "MergedDir": c.rootfs_dir(),
             },
             "Name": "overlay",
-        },
-        "Mounts": mounts,
-        "Config": {
+        }),
+        mounts,
+        config: serde_json::json!({
             "Hostname": cfg.hostname,
             "Domainname": "",
             "User": cfg.user,
@@ -341,11 +363,11 @@ fn container_json(containers: &Containers<'_>, c: &Container) -> anyhow::Result<
             "Labels": cfg.labels,
             "StopSignal": cfg.stop_signal,
             "StopTimeout": cfg.stop_timeout,
-        },
-        "NetworkSettings": {
+        }),
+        network_settings: serde_json::json!({
             "Networks": { cfg.network.clone(): {} },
-        },
-    }))
+        }),
+    })
 }
 
 /// Runs `bale container inspect`: `bale inspect --type container`.
@@ -397,7 +419,7 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
         if containers_too {
             match containers.get(name) {
                 Ok(c) => {
-                    found.push(Found::Container(container_json(&containers, &c)?));
+                    found.push(Found::Container(Box::new(container_json(&containers, &c)?)));
                     continue;
                 }
                 Err(bale_container::Error::NoSuchContainer(_)) => {}
