@@ -3,6 +3,9 @@
 
 mod archive;
 mod conformance;
+mod containers;
+mod containers_changes;
+mod containers_options;
 mod images;
 mod parse;
 mod parse_errors;
