@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine (as root): build bale, make a busybox base image with
 # `bale import`, build fixtures/demo (two stages, RUN, COPY and a cache mount) with `bale build`,
-# build it again (every step comes from the cache), and run the image with podman after
-# `bale save`, printing what it prints.
+# build it again (every step comes from the cache), and run the image with `bale run` and with
+# podman after `bale save`, printing what each prints.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +40,9 @@ tar --numeric-owner -C "$rootfs" -cf "$work/busybox.tar" .
 "$bale" build --progress plain -t bale-demo:latest fixtures/demo
 echo "--- the same build again: every step is CACHED"
 "$bale" build --progress plain -t bale-demo:latest fixtures/demo 2>&1 | grep -E 'CACHED|writing image'
+
+echo "--- bale run bale-demo:latest"
+"$bale" run --rm bale-demo:latest
 
 "$bale" save -o "$work/demo.tar" bale-demo:latest
 
