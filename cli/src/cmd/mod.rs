@@ -8,6 +8,7 @@ pub mod image;
 pub mod images;
 pub mod import;
 pub mod inspect;
+pub mod layer_bars;
 pub mod load;
 pub mod login;
 pub mod logout;
