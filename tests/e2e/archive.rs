@@ -73,7 +73,8 @@ fn registries_conf(env: &Env) -> PathBuf {
     path
 }
 
-fn skopeo(env: &Env) -> Command {
+/// `skopeo` with the public registries blocked, so it can reach only 127.0.0.1.
+pub fn skopeo(env: &Env) -> Command {
     let mut c = Command::new("skopeo");
     c.env("CONTAINERS_REGISTRIES_CONF", registries_conf(env));
     c

@@ -216,3 +216,65 @@ fn push_through_a_faulty_proxy_starts_over_and_refuses_bad_bytes() {
     let corrupted = proxy.requests().iter().filter(|(r, _)| upload(r)).count();
     assert_eq!(corrupted, 1, "a refusal is not retried");
 }
+
+/// `bale ARGS` on a terminal: run under `script`, which gives it a pseudo-terminal and
+/// copies what it draws to our stdout.
+fn on_a_terminal(env: &Env, args: &str) -> String {
+    let mut cmd = std::process::Command::new("script");
+    cmd.args([
+        "-qec",
+        &format!("{} {args}", crate::util::bale_bin().display()),
+    ])
+    .arg("/dev/null")
+    .env("BALE_ROOT", env.root())
+    .env("HOME", env.dir.path())
+    .env("TERM", "xterm")
+    .current_dir(env.dir.path());
+    run_ok(&mut cmd)
+}
+
+#[test]
+fn pull_and_push_draw_live_layer_bars_on_a_terminal() {
+    if !crate::util::have("script") {
+        crate::util::skip("script (util-linux) is missing");
+        return;
+    }
+    let probe = Env::new();
+    let Some(reg) = TestRegistry::start(&probe.path("reg"), RegistryAuth::None, None) else {
+        return;
+    };
+    let name = format!("{}/bars:1", reg.addr);
+    let env = env_with_image(&name);
+    let out = on_a_terminal(&env, &format!("push {name}"));
+    for word in [
+        "Preparing",
+        "Pushing [",
+        "MB/4.2",
+        "Pushed",
+        "1: digest: sha256:",
+    ] {
+        assert!(out.contains(word), "{word:?} missing from {out:?}");
+    }
+    // Lines are redrawn in place: the cursor goes back up over the block.
+    assert!(out.contains("\x1b[1A"), "{out:?}");
+
+    let fresh = Env::new();
+    let out = on_a_terminal(&fresh, &format!("pull {name}"));
+    for word in [
+        "Pulling fs layer",
+        "Downloading [",
+        "Pull complete",
+        "Digest: sha256:",
+    ] {
+        assert!(out.contains(word), "{word:?} missing from {out:?}");
+    }
+    assert!(out.contains("\x1b[1A"), "{out:?}");
+    // Not on a terminal: no bars, only docker's final words.
+    let fresh = Env::new();
+    let out = run_ok(&mut fresh.bale(["pull", &name]));
+    assert!(
+        !out.contains('\x1b') && !out.contains("Downloading"),
+        "{out:?}"
+    );
+    assert!(out.contains(": Pull complete\n"), "{out}");
+}
