@@ -8,7 +8,11 @@ use std::io::{self, Write};
 
 use serde_json::{Value, json};
 
-use crate::digest::{Digest, HashingReader};
+use std::io::Read;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::reference::Reference;
 use crate::store::{Image, Store};
@@ -27,6 +31,7 @@ pub fn save(store: &Store, items: &[SaveItem], out: impl Write) -> Result<()> {
     let _lease = store.lease()?;
     let mut tar = tar::Builder::new(out);
     let mut written: HashSet<Digest> = HashSet::new();
+    let mut buf = vec![0u8; CHUNK];
     for dir in ["blobs/", "blobs/sha256/"] {
         let mut h = header(tar::EntryType::Directory, 0o755, 0);
         tar.append_data(&mut h, dir, io::empty())
@@ -43,7 +48,7 @@ pub fn save(store: &Store, items: &[SaveItem], out: impl Write) -> Result<()> {
         blobs.push(image.manifest_digest.clone());
         for d in blobs {
             if written.insert(d.clone()) {
-                append_blob(store, &mut tar, &d, image)?;
+                append_blob(store, &mut tar, &d, image, &mut buf)?;
             }
         }
         let repo_tags: Vec<String> = item.names.iter().map(Reference::familiar).collect();
@@ -124,13 +129,21 @@ fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
     h
 }
 
+/// Bytes read, hashed and written at a time: large enough that each syscall moves a lot,
+/// small enough to stay in the CPU's cache between hashing and writing.
+const CHUNK: usize = 256 << 10;
+
+/// Appends one blob as `blobs/sha256/<hex>`, hashing it on the way. Each chunk is read once
+/// into one buffer, hashed there and written from there: no other copy is made, so the cost is
+/// the two kernel copies and SHA-256.
 fn append_blob<W: Write>(
     store: &Store,
     tar: &mut tar::Builder<W>,
     digest: &Digest,
     image: &Image,
+    buf: &mut [u8],
 ) -> Result<()> {
-    let file = store.open_blob(digest).map_err(|e| match e {
+    let mut file = store.open_blob(digest).map_err(|e| match e {
         Error::MissingBlob { digest, .. } => Error::MissingBlob {
             digest,
             what: format!("needed by image {}", image.display_name()),
@@ -139,15 +152,41 @@ fn append_blob<W: Write>(
     })?;
     let path = store.blob_path(digest);
     let size = file.metadata().at("reading", &path)?.len();
-    let mut reader = HashingReader::new(io::BufReader::with_capacity(1 << 20, file));
     let mut h = header(tar::EntryType::Regular, 0o644, size);
-    tar.append_data(
-        &mut h,
-        format!("blobs/sha256/{}", digest.hex()),
-        &mut reader,
-    )
-    .ctx(|| format!("writing blob {digest} to the archive"))?;
-    let (_, (actual, _)) = reader.finish();
+    h.set_path(format!("blobs/sha256/{}", digest.hex()))
+        .ctx(|| format!("naming blob {digest} in the archive"))?;
+    h.set_cksum();
+    let what = || format!("writing blob {digest} to the archive");
+    let out = tar.get_mut();
+    out.write_all(h.as_bytes()).ctx(what)?;
+    let mut hasher = Sha256::new();
+    let mut copied = 0u64;
+    loop {
+        let n = match file.read(buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+        };
+        // The header promised `size` bytes: a blob that grew would corrupt the archive.
+        let n = n.min((size - copied) as usize);
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n]).ctx(what)?;
+        copied += n as u64;
+    }
+    if copied != size {
+        return Err(Error::SizeMismatch {
+            what: format!("blob {} (run `bale system check`)", path.display()),
+            expected: size,
+            actual: copied,
+        });
+    }
+    let padding = (512 - (size % 512) as usize) % 512;
+    out.write_all(&[0u8; 512][..padding]).ctx(what)?;
+    let actual = Digest::from_sha256(hasher);
     if &actual != digest {
         return Err(Error::DigestMismatch {
             what: format!(
