@@ -200,3 +200,54 @@ fn append_blob<W: Write>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ImageConfig, manifest};
+
+    #[test]
+    fn a_blob_changed_on_disk_fails_the_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let lease = store.lease().unwrap();
+        // Several chunks' worth, so the hash spans chunk boundaries.
+        let content: Vec<u8> = (0..CHUNK * 3 + 100).map(|i| (i % 251) as u8).collect();
+        let layer = lease.put_blob(&content, None).unwrap();
+        let mut config = ImageConfig::default();
+        config.rootfs.diff_ids.push(layer.clone());
+        let config = config.to_vec();
+        let config_digest = lease.put_blob(&config, None).unwrap();
+        let m = manifest::build(
+            (&config_digest, config.len() as u64),
+            &[(layer.clone(), content.len() as u64)],
+        );
+        let image = lease.commit_image(&m, &[]).unwrap();
+        drop(lease);
+        let items = [SaveItem {
+            image,
+            names: Vec::new(),
+        }];
+
+        let mut out = Vec::new();
+        save(&store, &items, &mut out).unwrap();
+        let mut archive = tar::Archive::new(&out[..]);
+        let found = archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap())
+            .find(|e| e.path().unwrap().ends_with(layer.hex()))
+            .map(|mut e| {
+                let mut bytes = Vec::new();
+                e.read_to_end(&mut bytes).unwrap();
+                bytes
+            });
+        assert_eq!(found.as_deref(), Some(&content[..]));
+
+        let mut damaged = content.clone();
+        damaged[CHUNK + 7] ^= 1;
+        std::fs::write(store.blob_path(&layer), &damaged).unwrap();
+        let err = save(&store, &items, &mut Vec::new()).unwrap_err();
+        assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+    }
+}
