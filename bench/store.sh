@@ -19,7 +19,7 @@ trap 'rm -rf "$WORK"' EXIT
 export BALE_ROOT=$WORK/root
 
 # ratio NUM DEN: NUM/DEN with two decimals.
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+ratio() { awk "BEGIN { printf \"%.2f\", ($1) / ($2) }"; }
 # verdict OK-EXPRESSION: "met" when the awk expression holds.
 verdict() { awk "BEGIN { exit !($1) }" && echo met || echo "NOT met"; }
 # timed OUT CMD...: runs CMD, stores "seconds maxrss_kib cpu_seconds" in the file OUT.
@@ -65,10 +65,10 @@ C_SAVE_OUT=$(cpu "$WORK/best")
 R_SAVE=$(ratio "$BYTES" "$T_SAVE")
 R_SAVE_OUT=$(ratio "$BYTES" "$T_SAVE_OUT")
 SAVE_PCT=$(ratio "$R_SAVE * 100" "$R_SSL")
-printf 'save -o FILE: %.0f MB/s = %s%% of openssl (target 60%%): %s (%s s, CPU %s s = %s%% of openssl by CPU)\n' \
+printf 'save -o FILE: %.0f MB/s = %.0f%% of openssl (target 60%%): %s (%s s, CPU %s s = %.0f%% of openssl by CPU)\n' \
     "$(ratio "$R_SAVE" 1000000)" "$SAVE_PCT" "$(verdict "$SAVE_PCT >= 60")" \
     "$T_SAVE" "$C_SAVE" "$(ratio "$C_SSL * 100" "$C_SAVE")"
-printf 'save > /dev/null: %.0f MB/s = %s%% of openssl (%s s, CPU %s s = %s%% of openssl by CPU)\n' \
+printf 'save > /dev/null: %.0f MB/s = %.0f%% of openssl (%s s, CPU %s s = %.0f%% of openssl by CPU)\n' \
     "$(ratio "$R_SAVE_OUT" 1000000)" "$(ratio "$R_SAVE_OUT * 100" "$R_SSL")" \
     "$T_SAVE_OUT" "$C_SAVE_OUT" "$(ratio "$C_SSL * 100" "$C_SAVE_OUT")"
 
@@ -85,7 +85,7 @@ done
 rm -rf "$WORK/loaded"
 R_LOAD=$(ratio "$BYTES" "$best_load")
 LOAD_PCT=$(ratio "$R_LOAD * 100" "$R_SSL")
-printf 'load -i FILE: %.0f MB/s = %s%% of openssl (target 40%%): %s (%s s, CPU %s s = %s%% of openssl by CPU; every blob is fsynced)\n' \
+printf 'load -i FILE: %.0f MB/s = %.0f%% of openssl (target 40%%): %s (%s s, CPU %s s = %.0f%% of openssl by CPU; every blob is fsynced)\n' \
     "$(ratio "$R_LOAD" 1000000)" "$LOAD_PCT" "$(verdict "$LOAD_PCT >= 40")" \
     "$best_load" "$C_LOAD" "$(ratio "$C_SSL * 100" "$C_LOAD")"
 printf 'peak RSS: save %d MiB, load %d MiB (target < 64 MiB): %s\n' \

@@ -8,7 +8,10 @@ use std::io::{self, Write};
 
 use serde_json::{Value, json};
 
+use std::fs::File;
 use std::io::Read;
+use std::path::Path;
+use std::sync::mpsc;
 
 use sha2::{Digest as _, Sha256};
 
@@ -31,7 +34,6 @@ pub fn save(store: &Store, items: &[SaveItem], out: impl Write) -> Result<()> {
     let _lease = store.lease()?;
     let mut tar = tar::Builder::new(out);
     let mut written: HashSet<Digest> = HashSet::new();
-    let mut buf = vec![0u8; CHUNK];
     for dir in ["blobs/", "blobs/sha256/"] {
         let mut h = header(tar::EntryType::Directory, 0o755, 0);
         tar.append_data(&mut h, dir, io::empty())
@@ -48,7 +50,7 @@ pub fn save(store: &Store, items: &[SaveItem], out: impl Write) -> Result<()> {
         blobs.push(image.manifest_digest.clone());
         for d in blobs {
             if written.insert(d.clone()) {
-                append_blob(store, &mut tar, &d, image, &mut buf)?;
+                append_blob(store, &mut tar, &d, image)?;
             }
         }
         let repo_tags: Vec<String> = item.names.iter().map(Reference::familiar).collect();
@@ -130,18 +132,20 @@ fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
 }
 
 /// Bytes read, hashed and written at a time: large enough that each syscall moves a lot,
-/// small enough to stay in the CPU's cache between hashing and writing.
+/// small enough to stay in the CPU's cache between writing and hashing.
 const CHUNK: usize = 256 << 10;
+/// Chunks in flight between the copying thread and the hashing thread.
+const CHUNKS_IN_FLIGHT: usize = 4;
 
 /// Appends one blob as `blobs/sha256/<hex>`, hashing it on the way. Each chunk is read once
-/// into one buffer, hashed there and written from there: no other copy is made, so the cost is
-/// the two kernel copies and SHA-256.
+/// into a buffer and written and hashed from there, so the cost is the two kernel copies and
+/// SHA-256; for a blob of several chunks, hashing runs on a thread of its own, beside the
+/// copying, so a save takes about as long as hashing alone.
 fn append_blob<W: Write>(
     store: &Store,
     tar: &mut tar::Builder<W>,
     digest: &Digest,
     image: &Image,
-    buf: &mut [u8],
 ) -> Result<()> {
     let mut file = store.open_blob(digest).map_err(|e| match e {
         Error::MissingBlob { digest, .. } => Error::MissingBlob {
@@ -156,27 +160,10 @@ fn append_blob<W: Write>(
     h.set_path(format!("blobs/sha256/{}", digest.hex()))
         .ctx(|| format!("naming blob {digest} in the archive"))?;
     h.set_cksum();
-    let what = || format!("writing blob {digest} to the archive");
     let out = tar.get_mut();
-    out.write_all(h.as_bytes()).ctx(what)?;
-    let mut hasher = Sha256::new();
-    let mut copied = 0u64;
-    loop {
-        let n = match file.read(buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
-        };
-        // The header promised `size` bytes: a blob that grew would corrupt the archive.
-        let n = n.min((size - copied) as usize);
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n]).ctx(what)?;
-        copied += n as u64;
-    }
+    out.write_all(h.as_bytes())
+        .ctx(|| format!("writing blob {digest} to the archive"))?;
+    let (actual, copied) = copy_hashed(&mut file, out, size, digest, &path)?;
     if copied != size {
         return Err(Error::SizeMismatch {
             what: format!("blob {} (run `bale system check`)", path.display()),
@@ -185,8 +172,8 @@ fn append_blob<W: Write>(
         });
     }
     let padding = (512 - (size % 512) as usize) % 512;
-    out.write_all(&[0u8; 512][..padding]).ctx(what)?;
-    let actual = Digest::from_sha256(hasher);
+    out.write_all(&[0u8; 512][..padding])
+        .ctx(|| format!("writing blob {digest} to the archive"))?;
     if &actual != digest {
         return Err(Error::DigestMismatch {
             what: format!(
@@ -199,6 +186,88 @@ fn append_blob<W: Write>(
         });
     }
     Ok(())
+}
+
+/// Reads at most `size` bytes of `file` into `buf`: the header promised `size` bytes, and a
+/// blob that grew meanwhile must not corrupt the archive. Returns 0 at the end.
+fn read_chunk(file: &mut File, buf: &mut [u8], left: u64, path: &Path) -> Result<usize> {
+    let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+    if want == 0 {
+        return Ok(0);
+    }
+    loop {
+        match file.read(&mut buf[..want]) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r.at("reading", path),
+        }
+    }
+}
+
+/// Copies up to `size` bytes of `file` to `out`; returns their digest and how many there were.
+fn copy_hashed(
+    file: &mut File,
+    out: &mut impl Write,
+    size: u64,
+    digest: &Digest,
+    path: &Path,
+) -> Result<(Digest, u64)> {
+    let what = || format!("writing blob {digest} to the archive");
+    if size <= CHUNK as u64 {
+        let mut buf = vec![0u8; CHUNK];
+        let mut hasher = Sha256::new();
+        let mut copied = 0u64;
+        loop {
+            let n = read_chunk(file, &mut buf, size - copied, path)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            out.write_all(&buf[..n]).ctx(what)?;
+            copied += n as u64;
+        }
+        return Ok((Digest::from_sha256(hasher), copied));
+    }
+    std::thread::scope(|scope| {
+        let (to_hash, chunks) = mpsc::sync_channel::<(Vec<u8>, usize)>(CHUNKS_IN_FLIGHT);
+        let (give_back, free) = mpsc::channel::<Vec<u8>>();
+        for _ in 0..CHUNKS_IN_FLIGHT {
+            give_back
+                .send(vec![0u8; CHUNK])
+                .expect("the receiver is alive");
+        }
+        let hashing = scope.spawn(move || {
+            let mut hasher = Sha256::new();
+            for (buf, n) in chunks {
+                hasher.update(&buf[..n]);
+                // The copier may have stopped early; its buffers are not needed then.
+                let _ = give_back.send(buf);
+            }
+            hasher
+        });
+        let copied = (|| -> Result<u64> {
+            let mut copied = 0u64;
+            loop {
+                let Ok(mut buf) = free.recv() else {
+                    return Err(Error::invalid("save", "the hashing thread stopped"));
+                };
+                let n = read_chunk(file, &mut buf, size - copied, path)?;
+                if n == 0 {
+                    return Ok(copied);
+                }
+                out.write_all(&buf[..n]).ctx(what)?;
+                copied += n as u64;
+                if to_hash.send((buf, n)).is_err() {
+                    return Err(Error::invalid("save", "the hashing thread stopped"));
+                }
+            }
+        })();
+        // Ends the hashing thread's loop, whatever happened.
+        drop(to_hash);
+        let hasher = hashing
+            .join()
+            .map_err(|_| Error::invalid("save", "the hashing thread panicked"))?;
+        Ok((Digest::from_sha256(hasher), copied?))
+    })
 }
 
 #[cfg(test)]
