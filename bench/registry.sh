@@ -73,22 +73,22 @@ T_GUNZIP=$(cut -d' ' -f1 "$WORK/t")
 printf 'gzip -d, one thread: %.0f MB/s of output\n' "$(ratio "$BYTES" "$T_GUNZIP * 1000000")"
 rm "$WORK/layer.gz"
 
-timed "$WORK/t" "$BALE" push -q "$NAME"
+timed "$WORK/t" "$BALE" push -q "$NAME" > /dev/null
 T_PUSH=$(cut -d' ' -f1 "$WORK/t")
 PUSH_X=$(ratio "$T_GZIP" "$T_PUSH")
 printf 'push (gzip on %d cores, upload included): %.0f MB/s = %sx gzip (target 1.6x): %s\n' \
     "$(nproc)" "$(ratio "$BYTES" "$T_PUSH * 1000000")" "$PUSH_X" "$(verdict "$PUSH_X >= 1.6")"
 
-timed "$WORK/t" "$BALE" push -q "$NAME"
+timed "$WORK/t" "$BALE" push -q "$NAME" > /dev/null
 T_REPUSH=$(cut -d' ' -f1 "$WORK/t")
 printf 'push again, nothing changed: %s s (target < 1 s): %s\n' "$T_REPUSH" "$(verdict "$T_REPUSH < 1")"
 
 # Into an empty store: every byte crosses the wire, is verified and stored.
-timed "$WORK/t" env BALE_ROOT="$WORK/pulled" "$BALE" pull -q "$NAME"
+timed "$WORK/t" env BALE_ROOT="$WORK/pulled" "$BALE" pull -q "$NAME" > /dev/null
 T_PULL=$(cut -d' ' -f1 "$WORK/t")
 RSS_PULL=$(cut -d' ' -f2 "$WORK/t")
 PULL_PCT=$(ratio "$T_GUNZIP * 100" "$T_PULL")
-printf 'pull: %s s = %s%% of gzip -d speed (target 60%%): %s\n' \
+printf 'pull: %s s = %.0f%% of gzip -d speed (target 60%%): %s\n' \
     "$T_PULL" "$PULL_PCT" "$(verdict "$PULL_PCT >= 60")"
 printf 'pull peak RSS: %d MB (target < 100 MB): %s\n' \
     $((RSS_PULL * 1024 / 1000000)) "$(verdict "$RSS_PULL * 1024 < 100000000")"
