@@ -18,6 +18,7 @@ mod parse_errors;
 mod pull;
 mod push;
 mod registry;
+mod registry_faults;
 mod registry_util;
 mod shell_conformance;
 mod store;

@@ -18,6 +18,7 @@ pub mod images;
 pub mod import;
 pub mod inspect;
 pub mod kill;
+pub mod layer_bars;
 pub mod load;
 pub mod login;
 pub mod logout;
