@@ -3,7 +3,7 @@
 
 use bale_image::store::CachedLayer;
 use bale_image::{Digest, Image, ImageConfig, Reference, Store};
-use bale_registry::pull::{Platform, pull};
+use bale_registry::pull::{LayerStatus, Platform, pull};
 use bale_registry::{Registry, RegistryHost, Settings};
 
 use super::error::{BuildError, BuildResult};
@@ -87,7 +87,7 @@ pub fn resolve(
     let host = RegistryHost::parse(parsed.domain()).map_err(|e| BuildError::new(e.to_string()))?;
     let registry = Registry::with_stored_credentials(host, settings.clone())
         .map_err(|e| BuildError::new(e.to_string()))?;
-    pull(store, &registry, &parsed, &Platform::host(), &|_, _| {}).map_err(|e| {
+    pull(store, &registry, &parsed, &Platform::host(), &|_: &str, _: LayerStatus| {}).map_err(|e| {
         BuildError::new(format!(
             "failed to resolve source metadata for {parsed}: {e} (the image is not in the store and could not be pulled)"
         ))
