@@ -242,6 +242,7 @@ fn from_pulls_a_missing_image_from_a_registry() {
     );
     let (id, progress) = b.build(&ctx, &[]);
     assert!(progress.contains(&format!("FROM {name}")), "{progress}");
+    assert!(progress.contains(": pull complete"), "{progress}");
     assert!(
         run_ok(
             &mut b

@@ -62,12 +62,13 @@ fn from_store(store: &Store, image: Image, name: String, pulled: bool) -> BuildR
 }
 
 /// Finds `reference` in the store, pulling it when it is missing or when `force_pull` is set
-/// (an image named by ID is never pulled).
+/// (an image named by ID is never pulled). `status` hears a line per layer pulled.
 pub fn resolve(
     store: &Store,
     reference: &str,
     force_pull: bool,
     settings: &Settings,
+    status: &(dyn Fn(String) + Sync),
 ) -> BuildResult<BaseImage> {
     let parsed = Reference::parse(reference)
         .ok()
@@ -87,7 +88,13 @@ pub fn resolve(
     let host = RegistryHost::parse(parsed.domain()).map_err(|e| BuildError::new(e.to_string()))?;
     let registry = Registry::with_stored_credentials(host, settings.clone())
         .map_err(|e| BuildError::new(e.to_string()))?;
-    pull(store, &registry, &parsed, &Platform::host(), &|_: &str, _: LayerStatus| {}).map_err(|e| {
+    let on_layer = |digest: &str, what: LayerStatus| {
+        status(match what {
+            LayerStatus::AlreadyExists => format!("{digest}: already exists"),
+            LayerStatus::PullComplete => format!("{digest}: pull complete"),
+        })
+    };
+    pull(store, &registry, &parsed, &Platform::host(), &on_layer).map_err(|e| {
         BuildError::new(format!(
             "failed to resolve source metadata for {parsed}: {e} (the image is not in the store and could not be pulled)"
         ))

@@ -255,11 +255,27 @@ impl Shared<'_> {
 
     /// An image by reference, resolved (and pulled) once per build.
     pub fn image(&self, reference: &str) -> BuildResult<base::BaseImage> {
+        self.image_for(reference, None)
+    }
+
+    /// [`Shared::image`], reporting a pull's layers on vertex `id`.
+    pub fn image_for(&self, reference: &str, id: Option<usize>) -> BuildResult<base::BaseImage> {
         let mut images = self.images.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(i) = images.get(reference) {
             return Ok(i.clone());
         }
-        let resolved = base::resolve(self.store, reference, self.opts.pull, &self.opts.registry)?;
+        let status = |message: String| {
+            if let Some(id) = id {
+                self.progress.event(Event::Status { id, message });
+            }
+        };
+        let resolved = base::resolve(
+            self.store,
+            reference,
+            self.opts.pull,
+            &self.opts.registry,
+            &status,
+        )?;
         images.insert(reference.to_string(), resolved.clone());
         Ok(resolved)
     }

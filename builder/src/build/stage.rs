@@ -125,7 +125,7 @@ pub fn run_stage(sh: &Shared, idx: usize) -> BuildResult<StageOutput> {
             None => format!("[1/{total_steps}] FROM {shown}"),
         };
         let id = sh.start(name);
-        match sh.image(reference) {
+        match sh.image_for(reference, Some(id)) {
             Ok(img) => Ok((img, id)),
             Err(e) => {
                 sh.progress.event(Event::Error {
