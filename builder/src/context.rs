@@ -91,6 +91,8 @@ pub struct ContextHasher {
     cache_path: PathBuf,
     old: CacheFile,
     new: Mutex<CacheFile>,
+    /// Whether anything was learnt that the cache file lacks (a fresh hash, a changed result).
+    dirty: std::sync::atomic::AtomicBool,
     bytes_read: AtomicU64,
     files_read: AtomicU64,
 }
@@ -125,6 +127,7 @@ impl ContextHasher {
             }),
             bytes_read: AtomicU64::new(0),
             files_read: AtomicU64::new(0),
+            dirty: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -165,7 +168,6 @@ impl ContextHasher {
         let digests = self.hash_contents(&items, start)?;
 
         let mut per_path = BTreeMap::new();
-        let mut total = Sha256::new();
         for (item, content) in items.iter().zip(digests) {
             let mut h = Sha256::new();
             let kind = match item.kind {
@@ -189,24 +191,64 @@ impl ContextHasher {
             }
             h.update(b"\0");
             h.update(content.as_bytes());
-            let d = hex::encode(h.finalize());
-            total.update(item.rel.as_bytes());
+            per_path.insert(item.rel.clone(), hex::encode(h.finalize()));
+        }
+        Ok(self.digest_selection(key, per_path))
+    }
+
+    /// The digest of a selection whose per-path digests the caller computed (COPY plans hash
+    /// what lands in the image, not what is in the context): SHA-256 over the sorted
+    /// (path, digest) pairs. The selection is remembered under `key`, and
+    /// [`ContentDigest::change`] names the first path that differs from the previous one.
+    pub fn digest_selection(&self, key: &str, per_path: BTreeMap<String, String>) -> ContentDigest {
+        let mut total = Sha256::new();
+        for (rel, d) in &per_path {
+            total.update(rel.as_bytes());
             total.update(b"\0");
             total.update(d.as_bytes());
             total.update(b"\n");
-            per_path.insert(item.rel.clone(), d);
         }
         let change = self
             .old
             .results
             .get(key)
             .and_then(|prev| first_change(prev, &per_path));
+        if self.old.results.get(key) != Some(&per_path) {
+            self.dirty.store(true, Ordering::Relaxed);
+        }
+        let paths = per_path.len();
         self.lock().results.insert(key.to_string(), per_path);
-        Ok(ContentDigest {
+        ContentDigest {
             digest: format!("sha256:{}", hex::encode(total.finalize())),
-            paths: items.len(),
+            paths,
             change,
-        })
+        }
+    }
+
+    /// Content digests (`sha256:<hex>`) of regular files, given with their `lstat` metadata,
+    /// in the same order. A file whose (path, size, mtime, ctime, inode) is remembered is not
+    /// read; the others are read on all cores. `path` must be absolute for the memo to apply
+    /// across runs.
+    pub fn hash_files(&self, files: &[(&Path, &fs::Metadata)]) -> Result<Vec<String>, Error> {
+        let items: Vec<Item> = files
+            .iter()
+            .map(|(path, m)| Item {
+                rel: String::new(),
+                host: path.to_path_buf(),
+                kind: Kind::File,
+                mode: m.mode(),
+                uid: m.uid(),
+                gid: m.gid(),
+                link: None,
+                stat: StatKey {
+                    size: m.size(),
+                    mtime: (m.mtime(), m.mtime_nsec()),
+                    ctime: (m.ctime(), m.ctime_nsec()),
+                    ino: m.ino(),
+                },
+            })
+            .collect();
+        self.hash_contents(&items, now())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, CacheFile> {
@@ -290,6 +332,7 @@ impl ContextHasher {
         let nanos = |t: (i64, i64)| i128::from(t.0) * 1_000_000_000 + i128::from(t.1);
         let racy = nanos(item.stat.ctime) > nanos(start) - RACY_WINDOW_NS;
         if !racy {
+            self.dirty.store(true, Ordering::Relaxed);
             self.lock().files.insert(key, (item.stat, digest.clone()));
         }
         Ok(digest)
@@ -297,7 +340,13 @@ impl ContextHasher {
 
     /// Writes the cache file (atomically: a temporary file renamed over it). Only the entries
     /// used since [`ContextHasher::open`] are kept, so the file does not grow without bound.
+    /// Nothing is written when nothing new was learnt.
     pub fn save(&self) -> Result<(), Error> {
+        // A rehash that learnt nothing leaves the file as it is: writing it would cost more than
+        // the whole check.
+        if !self.dirty.load(Ordering::Relaxed) && self.cache_path.exists() {
+            return Ok(());
+        }
         let data = {
             let mut new = self.lock();
             for (k, v) in &self.old.results {
