@@ -2,6 +2,9 @@
 
 mod cmd;
 mod format;
+/// Build progress renderers (`--progress`), used by the build command.
+#[allow(dead_code)]
+mod progress;
 
 use std::process::ExitCode;
 
