@@ -2,6 +2,9 @@
 
 mod cmd;
 mod format;
+/// Build outputs (`-o/--output`), used by the build command.
+#[allow(dead_code)]
+mod output;
 /// Build progress renderers (`--progress`), used by the build command.
 #[allow(dead_code)]
 mod progress;

@@ -531,8 +531,9 @@ fn write_entry<W: Write, R: Read>(
     emit: &Emit,
 ) -> std::result::Result<(), PassError> {
     let src = entry.header().clone();
-    let mut uid = src.uid()?;
-    let mut gid = src.gid()?;
+    // Empty numeric fields read as 0, as Go's archive/tar reads them.
+    let mut uid = src.uid().unwrap_or(0);
+    let mut gid = src.gid().unwrap_or(0);
     let mut xattrs: Vec<(String, Vec<u8>)> = Vec::new();
     if let Some(exts) = entry.pax_extensions()? {
         for ext in exts {
@@ -558,7 +559,7 @@ fn write_entry<W: Write, R: Read>(
     h.set_mode(src.mode()?);
     h.set_uid(uid);
     h.set_gid(gid);
-    h.set_mtime(src.mtime()?);
+    h.set_mtime(src.mtime().unwrap_or(0));
     if let Some(name) = src
         .username_bytes()
         .and_then(|b| std::str::from_utf8(b).ok())
