@@ -185,7 +185,8 @@ fn seconds(d: Duration) -> String {
 
 /// The lines of the view at `now` for a terminal of `width` columns and `height` rows. While
 /// the build runs (`last` false) at most `height - 1` lines are returned, so the cursor stays
-/// on screen; the last frame returns every line.
+/// on screen: running steps show fewer output lines first, then the oldest lines go. The last
+/// frame returns every step and no output.
 pub(crate) fn frame(
     view: &View,
     now: Duration,
@@ -203,6 +204,24 @@ pub(crate) fn frame(
     if last {
         header.push_str(" FINISHED");
     }
+    let room = height.saturating_sub(2);
+    let mut logs = if last { 0 } else { LIVE_LOG_LINES };
+    let mut body = body(view, now, width, logs);
+    while !last && body.len() > room && logs > 0 {
+        logs -= 1;
+        body = self::body(view, now, width, logs);
+    }
+    let mut lines = vec![cut(&header, width)];
+    if !last {
+        let skip = body.len().saturating_sub(room);
+        body.drain(..skip);
+    }
+    lines.extend(body);
+    lines
+}
+
+/// One line per step (and its statuses), with up to `logs` output lines under running steps.
+fn body(view: &View, now: Duration, width: usize, logs: usize) -> Vec<String> {
     let mut body = Vec::new();
     for s in &view.steps {
         let (tag, time) = match &s.phase {
@@ -219,22 +238,15 @@ pub(crate) fn frame(
         for st in &s.statuses {
             body.push(cut(&format!(" => => {st}"), width));
         }
-        if s.phase == Phase::Running && !last {
+        if s.phase == Phase::Running {
             let shown: Vec<&String> = s.logs.iter().chain(s.partial.iter()).collect();
-            let from = shown.len().saturating_sub(LIVE_LOG_LINES);
+            let from = shown.len().saturating_sub(logs);
             for l in &shown[from..] {
                 body.push(cut(&format!(" => => # {}", clean(l)), width));
             }
         }
     }
-    let mut lines = vec![cut(&header, width)];
-    if !last {
-        let room = height.saturating_sub(2);
-        let skip = body.len().saturating_sub(room);
-        body.drain(..skip);
-    }
-    lines.extend(body);
-    lines
+    body
 }
 
 /// The report printed after the last frame for every failed step: its last output lines.
@@ -509,15 +521,26 @@ mod tests {
     }
 
     #[test]
-    fn short_terminal_keeps_the_newest_lines() {
-        let lines = frame(&sample(), ms(1_500), 60, 5, false);
+    fn short_terminal_shows_fewer_output_lines_then_the_newest_lines() {
+        let lines = frame(&sample(), ms(1_500), 60, 8, false);
+        assert_eq!(
+            lines[1..],
+            [
+                " => [internal] load build definition from Dockerfile    0.0s",
+                " => => transferring dockerfile: 96B",
+                " => CACHED [1/3] FROM docker.io/library/busybox:latest  0.0s",
+                " => [2/3] RUN make                                      1.5s",
+                " => => # 0.040 5",
+                " => => # 0.040 linking",
+            ]
+        );
+        let lines = frame(&sample(), ms(1_500), 60, 4, false);
         assert_eq!(
             lines,
             [
                 "[+] Building 1.5s (2/3)",
-                " => => # 0.040 4",
-                " => => # 0.040 5",
-                " => => # 0.040 linking",
+                " => CACHED [1/3] FROM docker.io/library/busybox:latest  0.0s",
+                " => [2/3] RUN make                                      1.5s",
             ]
         );
     }
