@@ -44,6 +44,8 @@ struct Vertex {
 
 struct State {
     out: Box<dyn Write + Send>,
+    /// What one event prints, written in one call when the event is done.
+    pending: Vec<u8>,
     vertices: HashMap<usize, Vertex>,
     /// The step whose lines were printed last, while it is still running.
     current: Option<usize>,
@@ -57,6 +59,7 @@ impl PlainRenderer {
         PlainRenderer {
             state: Mutex::new(State {
                 out,
+                pending: Vec::new(),
                 vertices: HashMap::new(),
                 current: None,
                 not_first: false,
@@ -70,7 +73,13 @@ impl PlainRenderer {
 // not fail the build.
 impl State {
     fn write(&mut self, bytes: &[u8]) {
-        let _ = self.out.write_all(bytes);
+        self.pending.extend_from_slice(bytes);
+    }
+
+    fn flush(&mut self) {
+        let _ = self.out.write_all(&self.pending);
+        let _ = self.out.flush();
+        self.pending.clear();
     }
 
     fn vertex(&mut self, id: usize) -> &mut Vertex {
@@ -171,7 +180,7 @@ impl State {
             }
             Event::Error { id, message } => self.last_line(id, &format!("ERROR: {message}")),
         }
-        let _ = self.out.flush();
+        self.flush();
     }
 }
 
@@ -194,7 +203,7 @@ impl Renderer for PlainRenderer {
         if let Some(id) = state.current {
             state.end_partial(id);
         }
-        let _ = state.out.flush();
+        state.flush();
     }
 }
 
