@@ -437,3 +437,74 @@ fn docker_output_is_what_save_writes_and_skopeo_reads() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["Layers"].as_array().unwrap().len(), 3);
 }
+
+/// Every path of a tree with its kind, mode, owner, link target and content.
+fn tree(root: &Path) -> BTreeMap<String, String> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+        let mut entries: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap()).collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let p = e.path();
+            let m = fs::symlink_metadata(&p).unwrap();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let what = if m.file_type().is_symlink() {
+                format!("link {}", fs::read_link(&p).unwrap().display())
+            } else if m.is_dir() {
+                "dir".to_string()
+            } else {
+                format!("file {:?} nlink {}", fs::read(&p).unwrap().len(), m.nlink())
+            };
+            let mode = m.permissions().mode() & 0o7777;
+            out.insert(rel, format!("{what} {mode:o} {}:{}", m.uid(), m.gid()));
+            if m.is_dir() {
+                walk(root, &p, out);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+#[test]
+fn local_output_matches_umoci_unpack() {
+    let Some((dir, store, image)) = setup() else {
+        return;
+    };
+    if !is_root() && skip("umoci unpack keeps owners only as root") {
+        return;
+    }
+    if !have("umoci") && skip("umoci is not installed") {
+        return;
+    }
+    let mut oci = Vec::new();
+    export_oci(&store, &image, &[], &mut oci).unwrap();
+    let layout = dir.path().join("layout");
+    tar::Archive::new(&oci[..]).unpack(&layout).unwrap();
+    let bundle = dir.path().join("bundle");
+    let out = Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!("{}:1.0", layout.display()))
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ours = dir.path().join("ours");
+    export_local(&store, &image, &ours).unwrap();
+    let (a, b) = (tree(&ours), tree(&bundle.join("rootfs")));
+    let diff: Vec<_> = a
+        .iter()
+        .filter(|(k, v)| b.get(*k) != Some(v))
+        .map(|(k, v)| format!("{k}: ours {v}, umoci {:?}", b.get(k)))
+        .chain(
+            b.iter()
+                .filter(|(k, _)| !a.contains_key(*k))
+                .map(|(k, v)| format!("{k}: only umoci has it ({v})")),
+        )
+        .collect();
+    assert!(diff.is_empty(), "{diff:#?}");
+}
