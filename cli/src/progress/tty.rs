@@ -47,7 +47,6 @@ pub(crate) enum Phase {
 /// One step as the view knows it.
 #[derive(Debug, Clone)]
 pub(crate) struct Step {
-    pub(crate) id: usize,
     pub(crate) name: String,
     /// When it started, on the renderer's clock.
     pub(crate) started: Duration,
@@ -72,7 +71,6 @@ impl View {
     fn step(&mut self, id: usize, now: Duration) -> &mut Step {
         let i = *self.index.entry(id).or_insert_with(|| {
             self.steps.push(Step {
-                id,
                 name: String::new(),
                 started: now,
                 phase: Phase::Running,
