@@ -2,6 +2,12 @@
 //! throwaway store, and asserts what a user would see.
 
 mod archive;
+mod build;
+mod build_copy;
+mod build_errors;
+mod build_flags;
+mod build_instructions;
+mod build_util;
 mod conformance;
 mod containers;
 mod containers_changes;
