@@ -2,11 +2,7 @@
 
 mod cmd;
 mod format;
-/// Build outputs (`-o/--output`), used by the build command.
-#[allow(dead_code)]
 mod output;
-/// Build progress renderers (`--progress`), used by the build command.
-#[allow(dead_code)]
 mod progress;
 
 use std::process::ExitCode;
