@@ -2,6 +2,7 @@
 //! throwaway store, and asserts what a user would see.
 
 mod archive;
+mod build_peer;
 mod conformance;
 mod images;
 mod parse;

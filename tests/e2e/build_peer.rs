@@ -1,0 +1,360 @@
+//! `bale build` against what a real builder produces, fixture by fixture.
+//!
+//! Each folder of `fixtures/peer/` holds a Dockerfile and its context, and two goldens that
+//! `fixtures/peer/golden.sh` made with Buildah, corrected to BuildKit where the two differ
+//! (each correction carries a `# buildkit:` comment line): `expected.txt`, the normalised
+//! config, history and root filesystem of the image, and `output.txt`, what the image's default
+//! command prints. For every fixture this test builds it on a busybox base made with
+//! `bale import`, saves the image, normalises it with the same `normalize.py`, and compares;
+//! loads the archive into podman and compares what it prints; then builds again and checks that
+//! every step comes from the cache and the image ID is the same.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::util::{Env, fixture, have, import_busybox, is_root, run, run_ok, skip};
+
+/// Files of a fixture folder that are goldens or build settings, not build context.
+const NOT_CONTEXT: &[&str] = &[
+    "expected.txt",
+    "output.txt",
+    "buildkit.patch",
+    "build-args",
+    "target",
+];
+
+/// Copies the fixture's context as git checks it out under umask 022, without the goldens, so
+/// file modes do not depend on the checkout (golden.sh prepares its copy the same way).
+fn copy_context(from: &Path, to: &Path, top: bool) {
+    fs::create_dir_all(to).expect("create context dir");
+    fs::set_permissions(to, fs::Permissions::from_mode(0o755)).expect("chmod context dir");
+    let mut entries: Vec<_> = fs::read_dir(from)
+        .expect("read fixture dir")
+        .map(|e| e.expect("fixture entry"))
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let name = entry.file_name();
+        if top && NOT_CONTEXT.iter().any(|n| name == *n) {
+            continue;
+        }
+        let src = entry.path();
+        let dst = to.join(&name);
+        let meta = fs::symlink_metadata(&src).expect("stat fixture entry");
+        if meta.file_type().is_symlink() {
+            let target = fs::read_link(&src).expect("read fixture link");
+            std::os::unix::fs::symlink(target, &dst).expect("copy fixture link");
+        } else if meta.is_dir() {
+            copy_context(&src, &dst, false);
+        } else {
+            fs::copy(&src, &dst).expect("copy fixture file");
+            let mode = if meta.permissions().mode() & 0o100 != 0 {
+                0o755
+            } else {
+                0o644
+            };
+            fs::set_permissions(&dst, fs::Permissions::from_mode(mode)).expect("chmod file");
+        }
+    }
+}
+
+/// The lines of a golden without its `#` comments.
+fn golden_lines(text: &str) -> Vec<&str> {
+    text.lines().filter(|l| !l.starts_with('#')).collect()
+}
+
+/// A readable account of how `actual` differs from `expected`: the lines each lacks.
+fn difference(expected: &[&str], actual: &[&str]) -> String {
+    let mut out = String::new();
+    for l in expected {
+        if !actual.contains(l) {
+            out.push_str(&format!("- {l}\n"));
+        }
+    }
+    for l in actual {
+        if !expected.contains(l) {
+            out.push_str(&format!("+ {l}\n"));
+        }
+    }
+    if out.is_empty() {
+        out.push_str("(the same lines in another order)\n");
+    }
+    out
+}
+
+/// `bale build` of the fixture in `ctx`, with its build args and target, writing the image ID
+/// to `iidfile`; returns the combined progress output.
+fn build(env: &Env, dir: &Path, ctx: &Path, tag: &str, iidfile: &Path) -> String {
+    let mut cmd = env.bale(["build", "--progress", "plain", "-t", tag]);
+    cmd.arg("--iidfile").arg(iidfile);
+    if let Ok(args) = fs::read_to_string(dir.join("build-args")) {
+        for kv in args.lines().filter(|l| !l.is_empty()) {
+            cmd.args(["--build-arg", kv]);
+        }
+    }
+    if let Ok(target) = fs::read_to_string(dir.join("target")) {
+        cmd.args(["--target", target.trim()]);
+    }
+    cmd.arg("-f").arg(ctx.join("Dockerfile")).arg(ctx);
+    let out = run(&mut cmd);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{cmd:?} failed:\n{text}");
+    text
+}
+
+/// The instruction vertices of a plain progress log (`#N [stage i/n] INSTR`) that did not end
+/// `#N CACHED`. A FROM resolves an image and runs nothing, so it may end either way.
+fn uncached_steps(log: &str) -> Vec<String> {
+    let mut steps = Vec::new();
+    for line in log.lines() {
+        let Some(rest) = line.strip_prefix('#') else {
+            continue;
+        };
+        let Some((id, name)) = rest.split_once(' ') else {
+            continue;
+        };
+        let is_step = name.starts_with('[')
+            && name.split_once(']').is_some_and(|(inside, _)| {
+                inside.rsplit(' ').next().is_some_and(|n| {
+                    n.contains('/') && n.split('/').all(|p| p.parse::<u32>().is_ok())
+                })
+            });
+        if is_step
+            && !name
+                .split_once("] ")
+                .is_some_and(|(_, i)| i.starts_with("FROM "))
+        {
+            steps.push((id.to_string(), name.to_string()));
+        }
+    }
+    steps
+        .into_iter()
+        .filter(|(id, _)| !log.lines().any(|l| l == format!("#{id} CACHED")))
+        .map(|(_, name)| name)
+        .collect()
+}
+
+fn podman(env: &Env, args: &[&str]) -> Command {
+    let conf = env.path("registries.conf");
+    if !conf.exists() {
+        fs::write(
+            &conf,
+            "unqualified-search-registries = []\n\
+             [[registry]]\nlocation = \"docker.io\"\nblocked = true\n\
+             [[registry]]\nlocation = \"quay.io\"\nblocked = true\n",
+        )
+        .expect("write registries.conf");
+    }
+    let mut c = Command::new("podman");
+    c.env("CONTAINERS_REGISTRIES_CONF", conf)
+        .arg("--root")
+        .arg(env.path("podman-root"))
+        .arg("--runroot")
+        .arg(env.path("podman-runroot"))
+        .args([
+            "--storage-driver",
+            "vfs",
+            "--runtime",
+            "runc",
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "file",
+        ])
+        .args(args);
+    c
+}
+
+/// Builds `fixtures/peer/NAME` and checks it against its goldens, its run output and a
+/// fully cached rebuild.
+fn check(name: &str) {
+    if !is_root() {
+        skip("bale build runs RUN steps in namespaces: needs root");
+        return;
+    }
+    if !have("python3") || !have("podman") {
+        skip("python3 or podman missing");
+        return;
+    }
+    let env = Env::new();
+    if import_busybox(&env, "busybox").is_none() {
+        return;
+    }
+    let dir: PathBuf = fixture(&format!("peer/{name}"));
+    let ctx = env.path("context");
+    copy_context(&dir, &ctx, true);
+    let tag = format!("peer-{name}:latest");
+
+    let iid = env.path("iid");
+    build(&env, &dir, &ctx, &tag, &iid);
+    let id = fs::read_to_string(&iid).expect("iidfile written");
+
+    let image = env.path("image.tar");
+    let base = env.path("base.tar");
+    run_ok(env.bale(["save", "-o"]).arg(&image).arg(&tag));
+    run_ok(env.bale(["save", "-o"]).arg(&base).arg("busybox"));
+    let actual = run_ok(
+        Command::new("python3")
+            .arg(fixture("peer/normalize.py"))
+            .arg("--base")
+            .arg(&base)
+            .arg(&image),
+    );
+    let expected = fs::read_to_string(dir.join("expected.txt")).expect("expected.txt");
+    let (want, got) = (golden_lines(&expected), golden_lines(&actual));
+    assert!(
+        want == got,
+        "{name}: the image differs from fixtures/peer/{name}/expected.txt:\n{}",
+        difference(&want, &got)
+    );
+
+    run_ok(&mut podman(
+        &env,
+        &["load", "-q", "-i", image.to_str().unwrap()],
+    ));
+    let printed = run_ok(&mut podman(
+        &env,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--ulimit",
+            "nofile=4096:4096",
+            "--ulimit",
+            "nproc=4096:4096",
+            &format!("localhost/{tag}"),
+        ],
+    ));
+    let output = fs::read_to_string(dir.join("output.txt")).expect("output.txt");
+    assert_eq!(printed, output, "{name}: what the image prints");
+
+    let iid2 = env.path("iid2");
+    let log = build(&env, &dir, &ctx, &tag, &iid2);
+    let uncached = uncached_steps(&log);
+    assert!(
+        uncached.is_empty(),
+        "{name}: a rebuild with nothing changed ran {uncached:?}:\n{log}"
+    );
+    assert_eq!(
+        fs::read_to_string(&iid2).expect("iidfile written"),
+        id,
+        "{name}: a cached rebuild gives the same image ID"
+    );
+}
+
+/// One test per fixture; `ignore = "..."` marks one that fails for a known reason.
+macro_rules! peer {
+    ($($test:ident => $name:literal $(, ignore = $why:literal)?;)*) => {
+        $(
+            #[test]
+            $(#[ignore = $why])?
+            fn $test() {
+                check($name);
+            }
+        )*
+    };
+}
+
+peer! {
+    peer_add_archives => "add-archives", ignore = "engine: bale build is not on main yet";
+    peer_arg_scope => "arg-scope", ignore = "engine: bale build is not on main yet";
+    peer_cmd_before_entrypoint => "cmd-before-entrypoint", ignore = "engine: bale build is not on main yet";
+    peer_cmd_inherited => "cmd-inherited", ignore = "engine: bale build is not on main yet";
+    peer_config => "config", ignore = "engine: bale build is not on main yet";
+    peer_copy_chown_chmod => "copy-chown-chmod", ignore = "engine: bale build is not on main yet";
+    peer_copy_from => "copy-from", ignore = "engine: bale build is not on main yet";
+    peer_copy_symlinks => "copy-symlinks", ignore = "engine: bale build is not on main yet";
+    peer_copy_wildcards => "copy-wildcards", ignore = "engine: bale build is not on main yet";
+    peer_dockerignore => "dockerignore", ignore = "engine: bale build is not on main yet";
+    peer_entrypoint_shell => "entrypoint-shell", ignore = "engine: bale build is not on main yet";
+    peer_env_arg => "env-arg", ignore = "engine: bale build is not on main yet";
+    peer_expose_range => "expose-range", ignore = "engine: bale build is not on main yet";
+    peer_healthcheck => "healthcheck", ignore = "engine: bale build is not on main yet";
+    peer_healthcheck_none => "healthcheck-none", ignore = "engine: bale build is not on main yet";
+    peer_multistage_target => "multistage-target", ignore = "engine: bale build is not on main yet";
+    peer_onbuild => "onbuild", ignore = "engine: bale build is not on main yet";
+    peer_run_forms => "run-forms", ignore = "engine: bale build is not on main yet";
+    peer_scratch => "scratch", ignore = "engine: bale build is not on main yet";
+    peer_shell => "shell", ignore = "engine: bale build is not on main yet";
+    peer_user_workdir => "user-workdir", ignore = "engine: bale build is not on main yet";
+    peer_whiteouts => "whiteouts", ignore = "engine: bale build is not on main yet";
+}
+
+/// Every fixture folder has a test above, and every test a folder.
+#[test]
+fn every_peer_fixture_has_a_test() {
+    let source = include_str!("build_peer.rs");
+    let mut folders: Vec<String> = fs::read_dir(fixture("peer"))
+        .expect("fixtures/peer")
+        .map(|e| e.expect("entry"))
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    folders.sort();
+    assert!(folders.len() >= 20, "{folders:?}");
+    for f in &folders {
+        assert!(
+            source.contains(&format!("=> \"{f}\"")),
+            "fixtures/peer/{f} has no test in build_peer.rs"
+        );
+        for golden in ["Dockerfile", "expected.txt", "output.txt"] {
+            assert!(
+                fixture(&format!("peer/{f}/{golden}")).is_file(),
+                "fixtures/peer/{f}/{golden} missing"
+            );
+        }
+    }
+}
+
+/// The base the tests import is the base the goldens were made on: `cmd-inherited` changes no
+/// file, so its golden root filesystem is the base's, and bale's imported busybox must
+/// normalise to exactly those lines.
+#[test]
+fn the_imported_base_is_the_goldens_base() {
+    if !have("python3") {
+        skip("python3 missing");
+        return;
+    }
+    let env = Env::new();
+    if import_busybox(&env, "busybox").is_none() {
+        return;
+    }
+    let base = env.path("base.tar");
+    run_ok(env.bale(["save", "-o"]).arg(&base).arg("busybox"));
+    let actual = run_ok(
+        Command::new("python3")
+            .arg(fixture("peer/normalize.py"))
+            .arg(&base),
+    );
+    let expected =
+        fs::read_to_string(fixture("peer/cmd-inherited/expected.txt")).expect("expected.txt");
+    let rootfs = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with("rootfs: "))
+            .map(String::from)
+            .collect()
+    };
+    let (want, got) = (rootfs(&expected), rootfs(&actual));
+    assert!(want.len() > 5, "{want:?}");
+    let want_ref: Vec<&str> = want.iter().map(String::as_str).collect();
+    let got_ref: Vec<&str> = got.iter().map(String::as_str).collect();
+    assert!(want == got, "{}", difference(&want_ref, &got_ref));
+}
+
+#[test]
+fn uncached_steps_reads_buildkit_plain_progress() {
+    let log = "#1 [internal] load build definition from Dockerfile\n#1 DONE 0.0s\n\
+               #2 [1/3] FROM docker.io/library/busybox:latest\n#2 DONE 0.0s\n\
+               #3 [2/3] RUN echo hi\n#3 CACHED\n\
+               #4 [app 3/3] COPY a /b\n#4 DONE 0.1s\n";
+    assert_eq!(uncached_steps(log), ["[app 3/3] COPY a /b"]);
+    let cached = "#3 [2/3] RUN echo hi\n#3 CACHED\n";
+    assert!(uncached_steps(cached).is_empty());
+}
