@@ -9,6 +9,8 @@
 //!   BuildKit's instruction layer ([`type_dockerfile`], [`stages`]); expansion where BuildKit
 //!   expands ([`Instruction::expand`]).
 //! - [`shell`]: BuildKit's shell-word lexer: `$VAR`/`${VAR...}` expansion, quotes, word splitting.
+//! - [`scope`]: which ARG and ENV values each instruction sees: the global scope of FROM lines,
+//!   each stage's scope, RUN's environment and the build args of its history and cache key.
 //! - [`error`]: the error every step raises, with the line and column it is about.
 //!
 //! It does no I/O beyond reading the text it is given and knows nothing of images.
@@ -16,6 +18,7 @@
 pub mod ast;
 pub mod error;
 pub mod instruction;
+pub mod scope;
 pub mod shell;
 pub mod syntax;
 
@@ -25,5 +28,6 @@ pub use instruction::{
     Expander, Instruction, Location, Stage, stages, syntax_tolerates, type_dockerfile, type_node,
     warnings,
 };
+pub use scope::{BuildInputs, GlobalScope, Platform, StageScope};
 pub use shell::{Env, Lexer, Matches, ShellError};
 pub use syntax::parse;

@@ -1084,13 +1084,18 @@ fn expand_opt(ex: &dyn Expander, w: &Option<Word>) -> Result<Option<Word>> {
 }
 
 impl Instruction {
-    /// The instruction with variables expanded where BuildKit expands them: ADD, COPY (sources,
-    /// destination, `--from`, `--chown`, `--chmod`, `--exclude`, `--checksum`, expandable
-    /// heredoc bodies), ENV and LABEL (names and values), EXPOSE (each entry split into words),
-    /// FROM (the image and `--platform`), ARG defaults, STOPSIGNAL, USER, VOLUME, WORKDIR, and
-    /// RUN's `--mount` values. RUN, CMD and ENTRYPOINT commands (either form), HEALTHCHECK,
-    /// SHELL, MAINTAINER and ONBUILD are left as they are: their shell or a later build
-    /// expands them. Errors carry the word's position.
+    /// The instruction with variables expanded where BuildKit expands them: ADD and COPY
+    /// (sources, destination, `--chown`, `--chmod`, ADD's `--checksum`, and the bodies of
+    /// heredocs whose delimiter was not quoted), ENV and LABEL (names and values), EXPOSE (each
+    /// entry split into words), FROM (the image and `--platform`, not the stage name), ARG
+    /// defaults, STOPSIGNAL, USER, VOLUME, WORKDIR, and RUN's `--mount` values except `from=`.
+    ///
+    /// Left as written, as BuildKit leaves them: COPY `--from` (a stage reference is static),
+    /// `--exclude` patterns, RUN, CMD and ENTRYPOINT commands in either form and RUN heredoc
+    /// bodies (the shell expands those when it runs), HEALTHCHECK, SHELL, MAINTAINER and ONBUILD
+    /// (its trigger is expanded in the stage that runs it). Errors carry the word's position.
+    ///
+    /// The per-stage scope that supplies the variables is [`crate::scope`].
     pub fn expand(&self, ex: &dyn Expander) -> Result<Instruction> {
         Ok(match self {
             Instruction::From(f) => Instruction::From(From {
@@ -1140,7 +1145,19 @@ impl Instruction {
                 paths: v
                     .paths
                     .iter()
-                    .map(|w| expand_word(ex, w))
+                    .map(|w| {
+                        let path = expand_word(ex, w)?;
+                        if path.value.is_empty() {
+                            return Err(args_error(
+                                w.pos,
+                                format!(
+                                    "VOLUME specified can not be an empty string: {} expanded to nothing (give the variable a value)",
+                                    w.value
+                                ),
+                            ));
+                        }
+                        Ok(path)
+                    })
                     .collect::<Result<_>>()?,
             }),
             Instruction::User(s) => Instruction::User(expand_single(ex, s)?),
@@ -1228,16 +1245,14 @@ fn expand_copy(ex: &dyn Expander, c: &Copy) -> Result<Copy> {
         sources,
         dest: expand_word(ex, &c.dest)?,
         json: c.json,
-        from: expand_opt(ex, &c.from)?,
+        // BuildKit resolves `--from` before any variable is known: it stays as written.
+        from: c.from.clone(),
         chown: expand_opt(ex, &c.chown)?,
         chmod,
         link: c.link,
         parents: c.parents,
-        exclude: c
-            .exclude
-            .iter()
-            .map(|w| expand_word(ex, w))
-            .collect::<Result<_>>()?,
+        // BuildKit hands `--exclude` patterns to the copy unexpanded.
+        exclude: c.exclude.clone(),
         checksum: expand_opt(ex, &c.checksum)?,
         keep_git_dir: c.keep_git_dir,
         unpack: c.unpack,

@@ -619,6 +619,43 @@ fn expansion_applies_where_buildkit_applies_it() {
     assert_eq!(a.args[0].default.as_ref().unwrap().value, "/app");
 }
 
+#[test]
+fn copy_from_and_exclude_stay_as_written_as_buildkit_leaves_them() {
+    let ins = typed(concat!(
+        "FROM a\n",
+        "COPY --from=$IMG --exclude=$DIR/*.tmp $DIR/x /y\n",
+        "ADD --exclude=$DIR --chown=$U $DIR /z\n",
+        "RUN <<EOF\necho $DIR\nEOF\n",
+    ));
+    let ex = env();
+    let Instruction::Copy(c) = ins[1].expand(&ex).unwrap() else {
+        panic!()
+    };
+    assert_eq!(c.from.unwrap().value, "$IMG");
+    assert_eq!(c.exclude[0].value, "$DIR/*.tmp");
+    assert!(matches!(&c.sources[0], Source::Path(w) if w.value == "/app/x"));
+    let Instruction::Add(a) = ins[2].expand(&ex).unwrap() else {
+        panic!()
+    };
+    assert_eq!(a.exclude[0].value, "$DIR");
+    assert_eq!(a.chown.unwrap().value, "1000");
+    let Instruction::Run(r) = ins[3].expand(&ex).unwrap() else {
+        panic!()
+    };
+    assert_eq!(r.heredocs[0].content, "echo $DIR\n");
+}
+
+#[test]
+fn volume_expanding_to_nothing_is_an_error() {
+    let ins = typed("FROM a\nVOLUME /ok $NONE\n");
+    let e = ins[1].expand(&env()).unwrap_err();
+    assert_eq!((e.kind, e.pos), (ErrorKind::Arguments, Pos::new(2, 12)));
+    assert!(
+        e.message
+            .starts_with("VOLUME specified can not be an empty string")
+    );
+}
+
 impl Run {
     fn command_pos(&self) -> Pos {
         match &self.command {
