@@ -165,7 +165,6 @@ impl ContextHasher {
         let digests = self.hash_contents(&items, start)?;
 
         let mut per_path = BTreeMap::new();
-        let mut total = Sha256::new();
         for (item, content) in items.iter().zip(digests) {
             let mut h = Sha256::new();
             let kind = match item.kind {
@@ -189,24 +188,61 @@ impl ContextHasher {
             }
             h.update(b"\0");
             h.update(content.as_bytes());
-            let d = hex::encode(h.finalize());
-            total.update(item.rel.as_bytes());
+            per_path.insert(item.rel.clone(), hex::encode(h.finalize()));
+        }
+        Ok(self.digest_selection(key, per_path))
+    }
+
+    /// The digest of a selection whose per-path digests the caller computed (COPY plans hash
+    /// what lands in the image, not what is in the context): SHA-256 over the sorted
+    /// (path, digest) pairs. The selection is remembered under `key`, and
+    /// [`ContentDigest::change`] names the first path that differs from the previous one.
+    pub fn digest_selection(&self, key: &str, per_path: BTreeMap<String, String>) -> ContentDigest {
+        let mut total = Sha256::new();
+        for (rel, d) in &per_path {
+            total.update(rel.as_bytes());
             total.update(b"\0");
             total.update(d.as_bytes());
             total.update(b"\n");
-            per_path.insert(item.rel.clone(), d);
         }
         let change = self
             .old
             .results
             .get(key)
             .and_then(|prev| first_change(prev, &per_path));
+        let paths = per_path.len();
         self.lock().results.insert(key.to_string(), per_path);
-        Ok(ContentDigest {
+        ContentDigest {
             digest: format!("sha256:{}", hex::encode(total.finalize())),
-            paths: items.len(),
+            paths,
             change,
-        })
+        }
+    }
+
+    /// Content digests (`sha256:<hex>`) of regular files, given with their `lstat` metadata,
+    /// in the same order. A file whose (path, size, mtime, ctime, inode) is remembered is not
+    /// read; the others are read on all cores. `path` must be absolute for the memo to apply
+    /// across runs.
+    pub fn hash_files(&self, files: &[(&Path, &fs::Metadata)]) -> Result<Vec<String>, Error> {
+        let items: Vec<Item> = files
+            .iter()
+            .map(|(path, m)| Item {
+                rel: String::new(),
+                host: path.to_path_buf(),
+                kind: Kind::File,
+                mode: m.mode(),
+                uid: m.uid(),
+                gid: m.gid(),
+                link: None,
+                stat: StatKey {
+                    size: m.size(),
+                    mtime: (m.mtime(), m.mtime_nsec()),
+                    ctime: (m.ctime(), m.ctime_nsec()),
+                    ino: m.ino(),
+                },
+            })
+            .collect();
+        self.hash_contents(&items, now())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, CacheFile> {

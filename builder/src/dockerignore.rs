@@ -397,6 +397,11 @@ impl Dockerignore {
         })
     }
 
+    /// Whether there are no patterns at all (nothing is excluded).
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
     /// Whether the relative, slash-separated `path` is left out of the context.
     pub fn is_excluded(&self, path: &str) -> bool {
         let path = clean(path);

@@ -49,6 +49,55 @@ pub enum Error {
     /// A COPY source or destination is unusable.
     #[error("{0}")]
     Invalid(String),
+    /// A COPY/ADD source does not exist (or `.dockerignore` leaves it out).
+    #[error("file not found in {place}: {path}{}", suggestion.as_ref().map(|s| format!(" (did you mean {s}?)")).unwrap_or_default())]
+    NotFound {
+        /// The source as written, cleaned (`src/x`).
+        path: String,
+        /// Where it was looked for: `build context`, `stage build`, `image alpine:3`.
+        place: String,
+        /// The closest existing name, if one is close enough.
+        suggestion: Option<String>,
+    },
+    /// A COPY/ADD source leaves the build context: `../x`, or a symlink that points outside.
+    #[error("{path}: {reason}; only files inside the build context can be copied")]
+    OutsideContext {
+        /// The source as written.
+        path: String,
+        /// How it leaves the context.
+        reason: String,
+    },
+    /// An ADD archive entry would land outside the destination directory.
+    #[error("ADD {archive}: archive entry {entry:?} refused: {reason}")]
+    ArchiveEscape {
+        /// The archive, as named in the instruction.
+        archive: String,
+        /// The entry's name in the archive.
+        entry: String,
+        /// Why.
+        reason: String,
+    },
+    /// Downloading an ADD URL failed.
+    #[error("ADD {url}: {reason}")]
+    Download {
+        /// The URL.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A downloaded ADD URL does not have the `--checksum` given.
+    #[error("ADD {url}: checksum mismatch: expected {expected}, got {actual}")]
+    Checksum {
+        /// The URL.
+        url: String,
+        /// `--checksum` as given.
+        expected: String,
+        /// The digest of what was downloaded.
+        actual: String,
+    },
+    /// A source form bale does not implement (git repositories).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl Error {

@@ -480,8 +480,8 @@ fn open_nofollow(path: &Path) -> Result<fs::File, Error> {
 
 /// One step of a layer's plan: everything about it is known before any content is read.
 enum PlanItem {
-    /// An entry, with the host file its content comes from.
-    Entry(TarEntry, Option<PathBuf>),
+    /// An entry, with the host file its content comes from and the offset it starts at.
+    Entry(TarEntry, Option<(PathBuf, u64)>),
     Whiteout(Vec<u8>),
     Opaque(Vec<u8>),
 }
@@ -505,7 +505,7 @@ pub fn write_layer_from_diff<W: Write + Send>(
                     continue;
                 };
                 let source =
-                    matches!(entry.kind, EntryKind::File { size } if size > 0).then_some(host);
+                    matches!(entry.kind, EntryKind::File { size } if size > 0).then_some((host, 0));
                 plan.push(PlanItem::Entry(entry, source));
             }
         }
@@ -528,7 +528,7 @@ fn write_plan<W: Write + Send>(
     out: W,
     opts: &LayerOptions,
 ) -> Result<(LayerDigest, W), Error> {
-    let files: Vec<(PathBuf, u64)> = plan
+    let files: Vec<(PathBuf, u64, u64)> = plan
         .iter()
         .filter_map(|p| match p {
             PlanItem::Entry(
@@ -536,8 +536,8 @@ fn write_plan<W: Write + Send>(
                     kind: EntryKind::File { size },
                     ..
                 },
-                Some(src),
-            ) => Some((src.clone(), *size)),
+                Some((src, offset)),
+            ) => Some((src.clone(), *offset, *size)),
             _ => None,
         })
         .collect();
@@ -569,7 +569,7 @@ fn write_plan<W: Write + Send>(
                     PlanItem::Whiteout(p) => w.whiteout(&p)?,
                     PlanItem::Opaque(p) => w.opaque(&p)?,
                     PlanItem::Entry(entry, None) => w.append(&entry, None)?,
-                    PlanItem::Entry(entry, Some(src)) => {
+                    PlanItem::Entry(entry, Some((src, _))) => {
                         let mut reader = ChunkReader {
                             rx: &chunk_rx,
                             free: &free_tx,
@@ -595,12 +595,19 @@ fn write_plan<W: Write + Send>(
 }
 
 fn read_ahead(
-    files: Vec<(PathBuf, u64)>,
+    files: Vec<(PathBuf, u64, u64)>,
     tx: std::sync::mpsc::SyncSender<Chunk>,
     free: std::sync::mpsc::Receiver<Vec<u8>>,
 ) {
-    for (path, size) in files {
-        let mut f = match open_nofollow(&path) {
+    for (path, offset, size) in files {
+        let opened = open_nofollow(&path).and_then(|mut f| {
+            if offset > 0 {
+                io::Seek::seek(&mut f, io::SeekFrom::Start(offset))
+                    .map_err(|e| Error::io(&path, e))?;
+            }
+            Ok(f)
+        });
+        let mut f = match opened {
             Ok(f) => f,
             Err(e) => {
                 let _ = tx.send(Err(e));
@@ -711,6 +718,20 @@ impl Write for ChannelWriter {
     }
 }
 
+/// Writes already sorted entries, each file's `size` bytes read from its (host file, offset),
+/// through the same read-ahead pipeline as the RUN path (COPY/ADD plans use it).
+pub(crate) fn write_entries<W: Write + Send>(
+    entries: Vec<(TarEntry, Option<(PathBuf, u64)>)>,
+    out: W,
+    opts: &LayerOptions,
+) -> Result<(LayerDigest, W), Error> {
+    let plan = entries
+        .into_iter()
+        .map(|(e, src)| PlanItem::Entry(e, src))
+        .collect();
+    write_plan(plan, out, opts)
+}
+
 /// Diffs two snapshots of a root and writes the layer to `out` (convenience for the RUN path).
 pub fn write_diff_layer<W: Write + Send>(
     before: &Snapshot,
@@ -809,7 +830,7 @@ pub fn write_copy_layer<W: Write + Send>(
             entry.mode = mode & 0o7777;
         }
         let src =
-            matches!(entry.kind, EntryKind::File { size } if size > 0).then(|| source.clone());
+            matches!(entry.kind, EntryKind::File { size } if size > 0).then(|| (source.clone(), 0));
         plan.push(PlanItem::Entry(entry, src));
     }
     write_plan(plan, out, opts)

@@ -1,7 +1,8 @@
 //! The build engine's parts that touch files: the snapshot and diff that turn a changed rootfs
 //! into a tar layer ([`snapshot`], [`layer`]), the layer extractor that materialises a rootfs
 //! ([`extract`]), and the build context: `.dockerignore` ([`dockerignore`]) and content hashing
-//! for cache keys ([`context`]), and the events a build reports ([`progress`]).
+//! for cache keys ([`context`]), COPY and ADD ([`copy`]), and the events a build reports
+//! ([`progress`]).
 //!
 //! It knows nothing of the image store or of Dockerfile syntax: layers go to any `Write`, and
 //! their digest (the diffID: layers are stored uncompressed) and size come back.
@@ -39,6 +40,7 @@
 //! ```
 
 pub mod context;
+pub mod copy;
 pub mod digest;
 pub mod dockerignore;
 mod error;

@@ -677,7 +677,7 @@ fn conformance_corpus_applies_without_panics() {
             applied += 1;
         }
     }
-    assert!(applied >= 30, "only {applied} stages applied");
+    assert!(applied >= 20, "only {applied} stages applied");
 }
 
 #[test]
