@@ -387,7 +387,9 @@ fn set_truncated_name(h: &mut Header, name: &[u8]) {
 pub(crate) fn read_xattrs(path: &Path) -> Result<Vec<(OsString, Vec<u8>)>, Error> {
     let mut out = Vec::new();
     for name in xattr::list(path).map_err(|e| Error::io(path, e))? {
-        if name == "security.selinux" {
+        // overlayfs keeps its own bookkeeping in `trusted.overlay.*` on an upper directory
+        // (origin, redirect, opaque): a layer made from one must not carry it.
+        if name == "security.selinux" || name.as_bytes().starts_with(b"trusted.overlay.") {
             continue;
         }
         if let Some(v) = xattr::get(path, &name).map_err(|e| Error::io(path, e))? {

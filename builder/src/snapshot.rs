@@ -450,6 +450,56 @@ pub fn diff(before: &Snapshot, after: &Snapshot) -> Diff {
     Diff { changes }
 }
 
+/// Every entry of `snapshot` as a change: the layer of a whole root filesystem (`export`).
+pub fn full(snapshot: &Snapshot) -> Diff {
+    let mut changes: Vec<(Vec<u8>, Change)> = snapshot
+        .entries
+        .iter()
+        .filter(|(_, m)| m.kind != Kind::Socket)
+        .map(|(p, m)| (p.clone(), Change::Entry(m.clone())))
+        .collect();
+    changes.sort_by_cached_key(|(p, c)| tar_name(p, c));
+    Diff { changes }
+}
+
+/// The xattr overlayfs sets on an upper directory that hides the lower directories' content.
+pub const OVERLAY_OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+
+/// Whether `meta` is how overlayfs records a deleted path in an upper directory: a character
+/// device with device number 0/0.
+pub fn is_overlay_whiteout(meta: &Meta) -> bool {
+    meta.kind == Kind::CharDevice && meta.rdev == 0
+}
+
+/// The changes an overlayfs upper directory records over its lower directories, as the same
+/// [`Diff`] a RUN snapshot gives: every entry of `upper` is new or changed (overlayfs copies up
+/// a file's parents with it), a whiteout device becomes a [`Change::Whiteout`], and a directory
+/// marked opaque gets a [`Change::Opaque`] after its own entry.
+pub fn diff_overlay_upper(upper: &Snapshot) -> Result<Diff, Error> {
+    let mut changes: Vec<(Vec<u8>, Change)> = Vec::with_capacity(upper.entries.len());
+    for (path, meta) in &upper.entries {
+        if is_overlay_whiteout(meta) {
+            changes.push((path.clone(), Change::Whiteout));
+            continue;
+        }
+        if meta.kind == Kind::Socket {
+            continue;
+        }
+        changes.push((path.clone(), Change::Entry(meta.clone())));
+        if meta.kind == Kind::Dir {
+            let host = host_path(&upper.root, path);
+            let opaque = xattr::get(&host, OVERLAY_OPAQUE_XATTR)
+                .map_err(|e| Error::io(&host, e))?
+                .is_some_and(|v| v == b"y");
+            if opaque {
+                changes.push((path.clone(), Change::Opaque));
+            }
+        }
+    }
+    changes.sort_by_cached_key(|(p, c)| tar_name(p, c));
+    Ok(Diff { changes })
+}
+
 /// The name a change has in the tar (without a directory's trailing `/`), the sort key.
 pub(crate) fn tar_name(path: &[u8], change: &Change) -> Vec<u8> {
     match change {

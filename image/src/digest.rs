@@ -30,6 +30,11 @@ impl Digest {
         Digest::from_hash(Sha256::digest(bytes).as_slice())
     }
 
+    /// The digest a finished SHA-256 computation gives.
+    pub(crate) fn from_sha256(hasher: Sha256) -> Digest {
+        Digest::from_hash(hasher.finalize().as_slice())
+    }
+
     fn from_hash(hash: &[u8]) -> Digest {
         Digest {
             hex: hex::encode(hash),

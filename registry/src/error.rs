@@ -184,6 +184,25 @@ impl Error {
                 if errors.iter().any(|e| e.code == "UNAUTHORIZED"))
     }
 
+    /// Whether the same operation, started again from the beginning, may well succeed: the
+    /// connection broke, or the registry answered `5xx` or `429`. A refusal (`4xx`), content
+    /// that does not match its digest, or a local failure is final.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Transport { .. } => true,
+            Error::Status { status, .. } => *status >= 500 || *status == 429,
+            Error::Io { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::TimedOut
+            ),
+            _ => false,
+        }
+    }
+
     /// What the user can do about this error, when there is something to say.
     pub fn hint(&self) -> Option<&'static str> {
         match self {
@@ -235,6 +254,14 @@ mod tests {
             r#"Get "https://127.0.0.1:5000/v2/": unauthorized: authentication required"#
         );
         assert!(e.is_unauthorized());
+        assert!(!e.is_transient());
+        let e = Error::Status {
+            method: "Put",
+            url: "http://h/v2/x/blobs/uploads/u".into(),
+            status: 500,
+            errors: vec![],
+        };
+        assert!(e.is_transient());
         let e = Error::Status {
             method: "Head",
             url: "http://h/v2/x/manifests/y".into(),

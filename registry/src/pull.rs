@@ -1,13 +1,18 @@
 //! Pulling an image from a registry into the store: resolve the tag (or digest) to a manifest,
 //! pick the host platform out of a multi-platform index, download the config and the layers
 //! that are missing (a few at a time, each verified against its digest while it streams into
-//! the store), and commit the manifest under the reference.
+//! the store's temporary area), and commit the manifest under the reference.
+//!
+//! Nothing is placed in the store until every blob has arrived and matched its digest: a pull
+//! that fails (a blob that does not match, a registry that gives up) leaves the store exactly as
+//! it was. A dropped download resumes, and `5xx` answers are retried (see [`Registry`]).
 //!
 //! Layers are stored as the registry serves them (compressed); the store decompresses lazily.
 
 use std::io::Write;
 use std::sync::Mutex;
 
+use bale_image::store::TempBlob;
 use bale_image::{Digest, Reference, Store};
 
 use crate::api::{DOCKER_MANIFEST_LIST, OCI_INDEX};
@@ -156,15 +161,54 @@ fn store_digest(s: &str) -> Result<Digest> {
     })
 }
 
+/// Hears how a pull goes, layer by layer. Called from several download threads at once.
+pub trait PullProgress: Sync {
+    /// The manifest is known: these layers (digest, size) will be settled, in this order.
+    fn layers(&self, _layers: &[(String, u64)]) {}
+    /// `done` of `total` bytes of a layer have arrived.
+    fn downloading(&self, _digest: &str, _done: u64, _total: u64) {}
+    /// A layer is settled.
+    fn layer(&self, digest: &str, status: LayerStatus);
+}
+
+impl<F: Fn(&str, LayerStatus) + Sync> PullProgress for F {
+    fn layer(&self, digest: &str, status: LayerStatus) {
+        self(digest, status)
+    }
+}
+
+/// Counts what passes through to a progress callback, at most every 256 KiB.
+struct Counting<'a, R> {
+    inner: R,
+    done: u64,
+    reported: u64,
+    total: u64,
+    digest: &'a str,
+    progress: &'a dyn PullProgress,
+}
+
+impl<R: std::io::Read> std::io::Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done += n as u64;
+        if self.done - self.reported >= 256 << 10 || (n == 0 && self.done != self.reported) {
+            self.reported = self.done;
+            self.progress
+                .downloading(self.digest, self.done, self.total.max(self.done));
+        }
+        Ok(n)
+    }
+}
+
 /// Pulls `reference` (tagged or by digest; its registry must be `registry`'s) into `store`,
 /// choosing `platform` from a multi-platform index, and names the image `reference`.
-/// `on_layer` hears about each layer as it is settled.
+/// `progress` hears about each layer as it downloads and as it is settled.
 pub fn pull(
     store: &Store,
     registry: &Registry,
     reference: &Reference,
     platform: &Platform,
-    on_layer: &(dyn Fn(&str, LayerStatus) + Sync),
+    progress: &dyn PullProgress,
 ) -> Result<PullOutcome> {
     let repository = reference.path();
     let wanted = match (reference.digest(), reference.tag()) {
@@ -211,13 +255,29 @@ pub fn pull(
         .config
         .ok_or_else(|| invalid(reference.to_string(), "the manifest has no config"))?;
 
+    progress.layers(
+        &doc.layers
+            .iter()
+            .map(|l| (l.digest.clone(), l.size))
+            .collect::<Vec<_>>(),
+    );
     let lease = store.lease()?;
+    // Downloaded and verified blobs wait here until every one has arrived.
+    let arrived: Mutex<Vec<TempBlob<'_>>> = Mutex::new(Vec::new());
     let fetch = |blob: &BlobDoc| -> Result<bool> {
         let digest = store_digest(&blob.digest)?;
         if store.has_blob(&digest) {
             return Ok(false);
         }
-        let mut reader = registry.get_blob(repository, &blob.digest, Some(blob.size))?;
+        let reader = registry.get_blob(repository, &blob.digest, Some(blob.size))?;
+        let mut reader = Counting {
+            inner: reader,
+            done: 0,
+            reported: 0,
+            total: blob.size,
+            digest: &blob.digest,
+            progress,
+        };
         let mut writer = lease.blob_writer()?;
         std::io::copy(&mut reader, &mut writer).map_err(|source| Error::Io {
             path: format!("blob {}", blob.digest).into(),
@@ -227,7 +287,15 @@ pub fn pull(
             path: format!("blob {}", blob.digest).into(),
             source,
         })?;
-        writer.commit(Some(&digest))?;
+        let temp = writer.finish()?;
+        temp.verify(Some(&digest), &format!("blob {}", blob.digest))?;
+        arrived
+            .lock()
+            .map_err(|_| Error::Protocol {
+                url: blob.digest.clone(),
+                message: "a download thread panicked".into(),
+            })?
+            .push(temp);
         Ok(true)
     };
     fetch(&config)?;
@@ -253,7 +321,7 @@ pub fn pull(
                             } else {
                                 LayerStatus::AlreadyExists
                             };
-                            on_layer(&layer.digest, status);
+                            progress.layer(&layer.digest, status);
                             if let Ok(mut s) = statuses.lock() {
                                 s[i] = Some(status);
                             }
@@ -271,6 +339,15 @@ pub fn pull(
     });
     if let Some(e) = first_error.into_inner().ok().flatten() {
         return Err(e);
+    }
+    // Everything arrived and matched: synced first, so a late write error (a full disk)
+    // surfaces before any blob is in place, then moved in.
+    let mut arrived = arrived.into_inner().unwrap_or_default();
+    for blob in &mut arrived {
+        blob.sync()?;
+    }
+    for blob in arrived {
+        blob.place()?;
     }
     let statuses = statuses.into_inner().unwrap_or_default();
     let layers: Vec<(String, LayerStatus)> = doc

@@ -6,6 +6,9 @@
 //! mount from a repository known to hold it before compressing again. Layers already stored
 //! compressed (pulled ones) go out as they are, and an image whose layers all do keeps its
 //! manifest bytes and digest.
+//!
+//! An upload that breaks (connection dropped, `5xx`) starts over with a new session, reading
+//! the layer from the store again; a refusal (`4xx`, a digest the registry rejects) is final.
 
 use std::io::{Read, Write};
 use std::sync::Mutex;
@@ -93,8 +96,69 @@ fn io_err(what: String) -> impl FnOnce(std::io::Error) -> Error {
     }
 }
 
-/// Pushes `image` to `repository:tag` on `registry`. `on_layer` hears each layer's diff ID
-/// (as docker shows it) and what happened to it.
+/// Hears how a push goes, layer by layer; layers are named by diff ID, as docker shows them.
+/// Called from several upload threads at once.
+pub trait PushProgress: Sync {
+    /// These layers (diff ID, stored size) will be settled, in this order.
+    fn layers(&self, _layers: &[(String, u64)]) {}
+    /// `done` of `total` stored bytes of a layer have been read for the upload (an upload that
+    /// starts over reports from 0 again).
+    fn uploading(&self, _diff_id: &str, _done: u64, _total: u64) {}
+    /// A layer is settled.
+    fn layer(&self, diff_id: &str, status: &PushStatus);
+}
+
+impl<F: Fn(&str, &PushStatus) + Sync> PushProgress for F {
+    fn layer(&self, diff_id: &str, status: &PushStatus) {
+        self(diff_id, status)
+    }
+}
+
+/// Counts the bytes read from the store for an upload, reporting at most every 256 KiB.
+struct Counting<'a, R> {
+    inner: R,
+    done: u64,
+    reported: u64,
+    total: u64,
+    name: &'a str,
+    progress: &'a dyn PushProgress,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done += n as u64;
+        if self.done - self.reported >= 256 << 10 || (n == 0 && self.done != self.reported) {
+            self.reported = self.done;
+            self.progress
+                .uploading(self.name, self.done, self.total.max(self.done));
+        }
+        Ok(n)
+    }
+}
+
+/// What [`Counting`] needs to know about the layer it watches.
+struct Watch<'a> {
+    name: &'a str,
+    total: u64,
+    progress: &'a dyn PushProgress,
+}
+
+impl<'a> Watch<'a> {
+    fn reader<R: Read>(&self, inner: R) -> Counting<'a, R> {
+        Counting {
+            inner,
+            done: 0,
+            reported: 0,
+            total: self.total,
+            name: self.name,
+            progress: self.progress,
+        }
+    }
+}
+
+/// Pushes `image` to `repository:tag` on `registry`. `progress` hears each layer's diff ID
+/// (as docker shows it), how its upload goes and what happened to it.
 pub fn push(
     store: &Store,
     registry: &Registry,
@@ -102,7 +166,7 @@ pub fn push(
     repository: &str,
     tag: &str,
     compression: LayerCompression,
-    on_layer: &(dyn Fn(&str, &PushStatus) + Sync),
+    progress: &dyn PushProgress,
 ) -> Result<PushOutcome> {
     let layers = image.manifest.layers();
     // Docker names layers by diff ID when pushing; a config that cannot be read only costs
@@ -118,6 +182,17 @@ pub fn push(
                 .collect()
         })
         .unwrap_or_default();
+    let name_of = |i: usize| -> String {
+        diff_ids
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| layers[i].digest().to_string())
+    };
+    progress.layers(
+        &(0..layers.len())
+            .map(|i| (name_of(i), layers[i].size()))
+            .collect::<Vec<_>>(),
+    );
     let results: Mutex<Vec<Option<Descriptor>>> = Mutex::new(vec![None; layers.len()]);
     let first_error: Mutex<Option<Error>> = Mutex::new(None);
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -135,9 +210,15 @@ pub fn push(
                         digest: layer.digest().to_string(),
                         size: layer.size(),
                     };
-                    match push_layer(store, registry, repository, &stored, compression) {
+                    let name = name_of(i);
+                    let watch = Watch {
+                        name: &name,
+                        total: stored.size,
+                        progress,
+                    };
+                    match push_layer(store, registry, repository, &stored, compression, &watch) {
                         Ok((descriptor, status)) => {
-                            on_layer(diff_ids.get(i).unwrap_or(&stored.digest), &status);
+                            progress.layer(&name, &status);
                             if let Ok(mut r) = results.lock() {
                                 r[i] = Some(descriptor);
                             }
@@ -171,13 +252,15 @@ pub fn push(
 
     let config = image.manifest.config();
     let config_digest = config.digest().to_string();
-    let config_file = store.open_blob(&image.id)?;
-    registry.push_blob(
-        repository,
-        &config_digest,
-        config.size(),
-        &mut std::io::BufReader::new(config_file),
-    )?;
+    with_retries(|| {
+        let config_file = store.open_blob(&image.id)?;
+        registry.push_blob(
+            repository,
+            &config_digest,
+            config.size(),
+            &mut std::io::BufReader::new(config_file),
+        )
+    })?;
 
     let unchanged = layers
         .iter()
@@ -222,20 +305,23 @@ fn push_layer(
     repository: &str,
     stored: &Descriptor,
     compression: LayerCompression,
+    watch: &Watch<'_>,
 ) -> Result<(Descriptor, PushStatus)> {
     let stored_digest = parse_digest(&stored.digest)?;
     if is_compressed(&stored.media_type) {
         if registry.head_blob(repository, &stored.digest)?.is_some() {
             return Ok((stored.clone(), PushStatus::AlreadyExists));
         }
-        let file = store.open_blob(&stored_digest)?;
-        let session = registry.start_upload(repository)?;
-        registry.upload_monolithic(
-            &session,
-            &stored.digest,
-            stored.size,
-            &mut std::io::BufReader::new(file),
-        )?;
+        with_retries(|| {
+            let file = store.open_blob(&stored_digest)?;
+            let session = registry.start_upload(repository)?;
+            registry.upload_monolithic(
+                &session,
+                &stored.digest,
+                stored.size,
+                &mut watch.reader(std::io::BufReader::new(file)),
+            )
+        })?;
         return Ok((stored.clone(), PushStatus::Pushed));
     }
 
@@ -278,27 +364,31 @@ fn push_layer(
         }
     }
 
-    let file = store.open_blob(&stored_digest)?;
-    let session = registry.start_upload(repository)?;
-    let (mut reader, writer) =
-        std::io::pipe().map_err(io_err("a pipe for the compressor".into()))?;
-    let (uploaded, compressed) = std::thread::scope(|scope| {
-        let compressor = scope.spawn(move || compress(file, writer, compression));
-        let uploaded = registry.upload_streamed(&session, &mut reader);
-        // An upload that failed early must not leave the compressor blocked on a full pipe.
-        drop(reader);
-        (uploaded, compressor.join())
-    });
-    let compressed = match compressed {
-        Ok(r) => r.map_err(io_err(format!("compressing layer {}", stored.digest))),
-        Err(_) => Err(Error::Protocol {
-            url: stored.digest.clone(),
-            message: "the compressor thread panicked".into(),
-        }),
-    };
-    // The upload's error explains more than the compressor's broken pipe.
-    let (digest, size) = uploaded?;
-    compressed?;
+    let (digest, size) = with_retries(|| {
+        let file = store.open_blob(&stored_digest)?;
+        let session = registry.start_upload(repository)?;
+        let (mut reader, writer) =
+            std::io::pipe().map_err(io_err("a pipe for the compressor".into()))?;
+        let (uploaded, compressed) = std::thread::scope(|scope| {
+            let input = watch.reader(file);
+            let compressor = scope.spawn(move || compress(input, writer, compression));
+            let uploaded = registry.upload_streamed(&session, &mut reader);
+            // An upload that failed early must not leave the compressor blocked on a full pipe.
+            drop(reader);
+            (uploaded, compressor.join())
+        });
+        let compressed = match compressed {
+            Ok(r) => r.map_err(io_err(format!("compressing layer {}", stored.digest))),
+            Err(_) => Err(Error::Protocol {
+                url: stored.digest.clone(),
+                message: "the compressor thread panicked".into(),
+            }),
+        };
+        // The upload's error explains more than the compressor's broken pipe.
+        let out = uploaded?;
+        compressed?;
+        Ok(out)
+    })?;
     let descriptor = Descriptor {
         media_type: media_type.to_string(),
         digest,
@@ -306,6 +396,25 @@ fn push_layer(
     };
     remember(store, &stored_digest, &descriptor, &here)?;
     Ok((descriptor, PushStatus::Pushed))
+}
+
+/// How many times an upload is started again from the beginning after a transient failure.
+const UPLOAD_RETRIES: u32 = 4;
+
+/// Runs a whole upload (new session, data read again from the store) until it succeeds, fails
+/// for good, or has failed transiently [`UPLOAD_RETRIES`] + 1 times. Starting over is always
+/// safe: a blob is content-addressed, and a session left unfinished expires in the registry.
+fn with_retries<T>(mut upload: impl FnMut() -> Result<T>) -> Result<T> {
+    let mut attempt = 0;
+    loop {
+        match upload() {
+            Err(e) if attempt < UPLOAD_RETRIES && e.is_transient() => {
+                crate::client::sleep_backoff(attempt, None);
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
 }
 
 fn remember(store: &Store, diff_id: &Digest, d: &Descriptor, repository: &str) -> Result<()> {

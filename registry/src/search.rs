@@ -1,5 +1,6 @@
-//! `search`: Docker Hub's v1 search API for `docker.io`, and for other registries their v1
-//! search endpoint when they have one, else their catalog filtered by the term.
+//! `search`: Docker Hub's v1 search API for `docker.io` (at [`DOCKER_HUB_SEARCH`], or where
+//! `$BALE_HUB_SEARCH_URL` says), and for other registries their v1 search endpoint when they
+//! have one, else their catalog filtered by the term.
 
 use ureq::http::{self, Method};
 
@@ -97,7 +98,11 @@ fn search_hub(
     limit: u32,
 ) -> Result<Vec<SearchResult>> {
     let agent = build_agent(settings, host, true)?;
-    let url = format!("{DOCKER_HUB_SEARCH}?q={}&n={limit}", query_escape(query));
+    let url = format!(
+        "{}?q={}&n={limit}",
+        settings.hub_search_url,
+        query_escape(query)
+    );
     let request = http::Request::get(&url)
         .body(())
         .map_err(|e| protocol(&url, e))?;

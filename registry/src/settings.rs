@@ -36,6 +36,9 @@ pub struct Settings {
     pub user_agent: String,
     /// Whether loopback registries are insecure without being listed (docker's default).
     pub loopback_insecure: bool,
+    /// Docker Hub's search endpoint: [`crate::search::DOCKER_HUB_SEARCH`], or
+    /// `$BALE_HUB_SEARCH_URL` when set (a mirror, or a fake in tests).
+    pub hub_search_url: String,
 }
 
 impl Default for Settings {
@@ -47,6 +50,10 @@ impl Default for Settings {
             loopback_insecure: std::env::var("BALE_LOOPBACK_INSECURE")
                 .map(|v| !matches!(v.as_str(), "0" | "false" | "no"))
                 .unwrap_or(true),
+            hub_search_url: std::env::var("BALE_HUB_SEARCH_URL")
+                .ok()
+                .filter(|u| !u.is_empty())
+                .unwrap_or_else(|| crate::search::DOCKER_HUB_SEARCH.to_string()),
         }
     }
 }

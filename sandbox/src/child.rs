@@ -10,6 +10,37 @@
 use std::ffi::CString;
 use std::os::raw::c_char;
 use std::os::unix::io::RawFd;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// The command's pid as init sees it, for [`forward_signal`]; 0 before it exists.
+static COMMAND_PID: AtomicI32 = AtomicI32::new(0);
+
+/// Init's handler for every catchable signal: the command gets it instead. Without a handler,
+/// a pid namespace's init ignores every signal but `SIGKILL` and `SIGSTOP`, so `docker stop`'s
+/// `SIGTERM` sent to init would never reach the command.
+extern "C" fn forward_signal(sig: libc::c_int) {
+    let pid = COMMAND_PID.load(Ordering::Relaxed);
+    if pid > 0 {
+        // SAFETY: kill(2) is async-signal-safe.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+/// Signals init forwards: every catchable one but `SIGCHLD` (init's own business).
+unsafe fn install_forwarding() {
+    for sig in 1..32 {
+        if matches!(sig, libc::SIGKILL | libc::SIGSTOP | libc::SIGCHLD) {
+            continue;
+        }
+        unsafe {
+            let mut act: libc::sigaction = std::mem::zeroed();
+            act.sa_sigaction = forward_signal as *const () as libc::sighandler_t;
+            act.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut act.sa_mask);
+            libc::sigaction(sig, &act, std::ptr::null_mut());
+        }
+    }
+}
 
 /// One step of the mount namespace setup, run in order before `pivot_root`.
 pub(crate) enum Op {
@@ -35,6 +66,8 @@ pub(crate) enum Op {
     },
     /// Bring `lo` up in a new network namespace.
     LoopbackUp,
+    /// Move init (and so everything it starts) into the cgroup whose `cgroup.procs` this is.
+    JoinCgroup(CString),
     Hostname(CString),
 }
 
@@ -48,6 +81,7 @@ pub(crate) const STAGE_SETGROUPS: u32 = 100_005;
 pub(crate) const STAGE_SETGID: u32 = 100_006;
 pub(crate) const STAGE_SETUID: u32 = 100_007;
 pub(crate) const STAGE_EXEC: u32 = 100_008;
+pub(crate) const STAGE_SETNS: u32 = 100_009;
 
 /// Everything the children need, prepared by the parent.
 pub(crate) struct Plan {
@@ -70,6 +104,8 @@ pub(crate) struct Plan {
     /// `-1` to inherit the parent's.
     pub stdout: RawFd,
     pub stderr: RawFd,
+    /// Start a new session with stdin as the controlling terminal.
+    pub tty: bool,
     pub err_w: RawFd,
     pub status_w: RawFd,
     pub alive_r: RawFd,
@@ -138,6 +174,17 @@ unsafe fn run_op(op: &Op) -> Result<(), i32> {
             Op::Symlink { target, link } => libc::symlink(target.as_ptr(), link.as_ptr()),
             Op::Hostname(name) => libc::sethostname(name.as_ptr(), name.as_bytes().len()),
             Op::LoopbackUp => loopback_up(),
+            Op::JoinCgroup(procs) => {
+                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd < 0 {
+                    -1
+                } else {
+                    // "0" is the writer itself.
+                    let r = libc::write(fd, c"0".as_ptr().cast(), 1);
+                    libc::close(fd);
+                    if r == 1 { 0 } else { -1 }
+                }
+            }
         }
     };
     if r == 0 { Ok(()) } else { Err(errno()) }
@@ -251,6 +298,16 @@ pub(crate) unsafe fn init_main(plan: &Plan) -> ! {
         if pid < 0 {
             fail(plan.err_w, STAGE_FORK, errno());
         }
+        COMMAND_PID.store(pid, Ordering::Relaxed);
+        install_forwarding();
+        reap_until(plan, pid)
+    }
+}
+
+/// Init's (or an exec's parent's) last duty: wait for the command, report its wait status on
+/// the status pipe, exit. Other children (orphans in the pid namespace) are reaped on the way.
+unsafe fn reap_until(plan: &Plan, pid: libc::pid_t) -> ! {
+    unsafe {
         // Only the command may hold these, so the parent sees EOF when it is done.
         for fd in [plan.err_w, plan.stdout, plan.stderr, plan.stdin] {
             if fd > 2 {
@@ -284,9 +341,12 @@ unsafe fn command_main(plan: &Plan) -> ! {
             }
         }
         for (fd, target) in [(plan.stdin, 0), (plan.stdout, 1), (plan.stderr, 2)] {
-            if fd >= 0 && libc::dup2(fd, target) < 0 {
+            if fd >= 0 && fd != target && libc::dup2(fd, target) < 0 {
                 fail(plan.err_w, STAGE_STDIO, errno());
             }
+        }
+        if plan.tty && (libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0) {
+            fail(plan.err_w, STAGE_STDIO, errno());
         }
         for (res, lim) in &plan.rlimits {
             if libc::setrlimit(*res as _, lim) != 0 {
@@ -325,5 +385,34 @@ unsafe fn command_main(plan: &Plan) -> ! {
             }
         }
         fail(plan.err_w, STAGE_EXEC, err);
+    }
+}
+
+/// The parent of an exec'd command: enters the container's namespaces (`ns_fds`, opened by the
+/// caller from `/proc/PID/ns/*`, the mount namespace last), forks the command into them (a pid
+/// namespace applies to children only) and reports its status like init. Never returns.
+pub(crate) unsafe fn exec_main(plan: &Plan, ns_fds: &[RawFd]) -> ! {
+    unsafe {
+        libc::close(plan.alive_w);
+        close_other_fds(&plan.keep_fds);
+        for &fd in ns_fds {
+            if libc::setns(fd, 0) != 0 {
+                fail(plan.err_w, STAGE_SETNS, errno());
+            }
+            libc::close(fd);
+        }
+        if libc::chdir(c"/".as_ptr()) != 0 {
+            fail(plan.err_w, STAGE_SETNS, errno());
+        }
+        let pid = raw_fork(0);
+        if pid == 0 {
+            command_main(plan);
+        }
+        if pid < 0 {
+            fail(plan.err_w, STAGE_FORK, errno());
+        }
+        COMMAND_PID.store(pid, Ordering::Relaxed);
+        install_forwarding();
+        reap_until(plan, pid)
     }
 }

@@ -42,6 +42,7 @@
 //! ```
 
 mod child;
+mod exec;
 mod interrupt;
 mod rootpath;
 mod user;
@@ -53,6 +54,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::io::RawFd;
 use std::path::{Path, PathBuf};
 
+pub use exec::ExecSpec;
 pub use interrupt::{InterruptGuard, install_interrupt_handler, interrupted};
 pub use user::{ExecUser, resolve_user};
 
@@ -165,11 +167,22 @@ pub enum Sys {
 /// Where the command's stdout and stderr go when run with [`Sandbox::run`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Stdio {
-    /// bale's own stdout and stderr.
+    /// bale's own stdout and stderr (stdin is `/dev/null`).
     #[default]
     Inherit,
     /// `/dev/null`.
     Null,
+    /// These descriptors of the caller become the command's stdin, stdout and stderr; the
+    /// caller keeps them open until the run returns. A container's supervisor passes pipes to
+    /// its log, or a terminal.
+    Fds {
+        /// Becomes fd 0.
+        stdin: RawFd,
+        /// Becomes fd 1.
+        stdout: RawFd,
+        /// Becomes fd 2.
+        stderr: RawFd,
+    },
 }
 
 /// Which of the command's streams a line came from.
@@ -302,6 +315,14 @@ pub struct SandboxSpec {
     pub sys: Sys,
     /// Where output goes with [`Sandbox::run`].
     pub stdio: Stdio,
+    /// The command starts a new session and its stdin (a terminal) becomes its controlling
+    /// terminal, as with `docker run -t`.
+    pub tty: bool,
+    /// The rootfs is remounted read-only once the other mounts are in place (`--read-only`).
+    pub readonly_rootfs: bool,
+    /// A cgroup's `cgroup.procs` file: init joins that cgroup before anything else, so every
+    /// process of the sandbox is in it (a container's freezer cgroup, for `pause`).
+    pub cgroup_procs: Option<PathBuf>,
 }
 
 impl SandboxSpec {
@@ -325,6 +346,9 @@ impl SandboxSpec {
             shm_size: 64 << 20,
             sys: Sys::ReadOnly,
             stdio: Stdio::Inherit,
+            tty: false,
+            readonly_rootfs: false,
+            cgroup_procs: None,
         }
     }
 }
@@ -338,7 +362,19 @@ impl Sandbox {
     /// waits for it. Returns how it ended; an error means it could not be started (or bale was
     /// interrupted, see [`install_interrupt_handler`]).
     pub fn run(spec: &SandboxSpec) -> Result<ExitStatus, Error> {
-        run(spec, None)
+        run(spec, None, &mut |_| {})
+    }
+
+    /// Like [`Sandbox::run`], calling `on_start` with the host pid of the sandbox's init once
+    /// the command is running (its `execve` succeeded; it is not called when the command could
+    /// not be started). A container's supervisor records it: signals sent to init (other than
+    /// `SIGKILL` and `SIGSTOP`) are forwarded to the command, and `/proc/PID/ns/*` are the
+    /// namespaces [`Sandbox::exec`] enters.
+    pub fn run_with_start(
+        spec: &SandboxSpec,
+        on_start: &mut dyn FnMut(libc::pid_t),
+    ) -> Result<ExitStatus, Error> {
+        run(spec, None, on_start)
     }
 
     /// Like [`Sandbox::run`], but stdout and stderr are piped to the caller, which receives each
@@ -347,7 +383,7 @@ impl Sandbox {
         spec: &SandboxSpec,
         on_line: &mut dyn FnMut(Stream, &[u8]),
     ) -> Result<ExitStatus, Error> {
-        run(spec, Some(on_line))
+        run(spec, Some(on_line), &mut |_| {})
     }
 }
 
@@ -483,7 +519,11 @@ impl Builder {
     }
 }
 
-fn run(spec: &SandboxSpec, on_line: Option<LineSink<'_>>) -> Result<ExitStatus, Error> {
+fn run(
+    spec: &SandboxSpec,
+    on_line: Option<LineSink<'_>>,
+    on_start: &mut dyn FnMut(libc::pid_t),
+) -> Result<ExitStatus, Error> {
     if spec.argv.is_empty() {
         return Err(Error::Spec("no command given".into()));
     }
@@ -531,6 +571,12 @@ fn run(spec: &SandboxSpec, on_line: Option<LineSink<'_>>) -> Result<ExitStatus, 
         steps: Vec::new(),
     };
     let dir = Create::Dir { uid: 0, gid: 0 };
+    if let Some(procs) = &spec.cgroup_procs {
+        b.op(
+            format!("joining the cgroup of {}", procs.display()),
+            Op::JoinCgroup(cpath(procs)?),
+        );
+    }
     b.mount(
         "making / private".into(),
         None,
@@ -708,6 +754,16 @@ fn run(spec: &SandboxSpec, on_line: Option<LineSink<'_>>) -> Result<ExitStatus, 
             }
         }
     }
+    if spec.readonly_rootfs {
+        b.mount(
+            "making the rootfs read-only".into(),
+            None,
+            &root_path,
+            None,
+            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
+            None,
+        )?;
+    }
     if spec.network == Network::None {
         b.op("bringing up lo".into(), Op::LoopbackUp);
     }
@@ -716,41 +772,8 @@ fn run(spec: &SandboxSpec, on_line: Option<LineSink<'_>>) -> Result<ExitStatus, 
         Op::Hostname(cstring("hostname", spec.hostname.as_str())?),
     );
 
-    let mut env = spec.env.clone();
-    if !env.iter().any(|e| e.starts_with("HOME=")) {
-        env.push(format!("HOME={}", user.home));
-    }
-    let path_var = env
-        .iter()
-        .rev()
-        .find_map(|e| e.strip_prefix("PATH="))
-        .unwrap_or(DEFAULT_PATH)
-        .to_string();
+    let cmd = CommandParts::new(&spec.argv, &spec.env, &user.home)?;
     let program = &spec.argv[0];
-    let exec_candidates: Vec<CString> = if program.contains('/') {
-        vec![cstring("command", program.as_str())?]
-    } else {
-        path_var
-            .split(':')
-            .map(|d| if d.is_empty() { "." } else { d })
-            .map(|d| cstring("PATH", format!("{d}/{program}")))
-            .collect::<Result<_, _>>()?
-    };
-    let argv: Vec<CString> = spec
-        .argv
-        .iter()
-        .map(|a| cstring("argument", a.as_str()))
-        .collect::<Result<_, _>>()?;
-    let envp: Vec<CString> = env
-        .iter()
-        .map(|a| cstring("environment", a.as_str()))
-        .collect::<Result<_, _>>()?;
-    let ptrs = |v: &[CString]| {
-        v.iter()
-            .map(|c| c.as_ptr())
-            .chain(std::iter::once(std::ptr::null()))
-            .collect::<Vec<_>>()
-    };
 
     let mut err_pipe = Pipe::new()?;
     let mut status_pipe = Pipe::new()?;
@@ -774,13 +797,18 @@ fn run(spec: &SandboxSpec, on_line: Option<LineSink<'_>>) -> Result<ExitStatus, 
     let (stdout, stderr) = match (&out_pipe, &errout_pipe, spec.stdio) {
         (Some(o), Some(e), _) => (o.w, e.w),
         (_, _, Stdio::Null) => (devnull_out.as_raw_fd(), devnull_out.as_raw_fd()),
+        (_, _, Stdio::Fds { stdout, stderr, .. }) => (stdout, stderr),
         _ => (-1, -1),
+    };
+    let stdin_fd = match spec.stdio {
+        Stdio::Fds { stdin, .. } => stdin,
+        _ => stdin.as_raw_fd(),
     };
     let mut keep_fds = vec![
         err_pipe.w,
         status_pipe.w,
         alive_pipe.r,
-        stdin.as_raw_fd(),
+        stdin_fd,
         stdout,
         stderr,
     ];
@@ -791,11 +819,11 @@ fn run(spec: &SandboxSpec, on_line: Option<LineSink<'_>>) -> Result<ExitStatus, 
     let plan = Plan {
         ops: b.ops,
         rootfs: cpath(&root_path)?,
-        argv_ptrs: ptrs(&argv),
-        _argv: argv,
-        envp_ptrs: ptrs(&envp),
-        _envp: envp,
-        exec_candidates,
+        argv_ptrs: cmd.argv_ptrs,
+        _argv: cmd.argv,
+        envp_ptrs: cmd.envp_ptrs,
+        _envp: cmd.envp,
+        exec_candidates: cmd.exec_candidates,
         workdir: cstring("WORKDIR", spec.workdir.as_str())?,
         uid: user.uid,
         gid: user.gid,
@@ -820,9 +848,10 @@ fn run(spec: &SandboxSpec, on_line: Option<LineSink<'_>>) -> Result<ExitStatus, 
                 )
             })
             .collect(),
-        stdin: stdin.as_raw_fd(),
+        stdin: stdin_fd,
         stdout,
         stderr,
+        tty: spec.tty,
         err_w: err_pipe.w,
         status_w: status_pipe.w,
         alive_r: alive_pipe.r,
@@ -867,19 +896,88 @@ fn run(spec: &SandboxSpec, on_line: Option<LineSink<'_>>) -> Result<ExitStatus, 
         out_pipe.as_ref().map(|p| p.r),
         errout_pipe.as_ref().map(|p| p.r),
         on_line,
+        &mut || on_start(pid),
     );
     drop(alive_pipe);
     let cleaned = cleanup.finish();
     let outcome = result?;
     cleaned?;
+    outcome_result(outcome, program, &spec.workdir, &user, &steps)
+}
+
+/// The command's program, arguments and environment as C strings, prepared before the fork.
+pub(crate) struct CommandParts {
+    exec_candidates: Vec<CString>,
+    argv: Vec<CString>,
+    argv_ptrs: Vec<*const libc::c_char>,
+    envp: Vec<CString>,
+    envp_ptrs: Vec<*const libc::c_char>,
+}
+
+impl CommandParts {
+    /// `HOME` is added from `home` when `env` has none, as docker does; a program without `/`
+    /// is tried in every directory of the env's `PATH` (or [`DEFAULT_PATH`]).
+    pub(crate) fn new(argv: &[String], env: &[String], home: &str) -> Result<Self, Error> {
+        let mut env = env.to_vec();
+        if !env.iter().any(|e| e.starts_with("HOME=")) {
+            env.push(format!("HOME={home}"));
+        }
+        let path_var = env
+            .iter()
+            .rev()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or(DEFAULT_PATH)
+            .to_string();
+        let program = &argv[0];
+        let exec_candidates: Vec<CString> = if program.contains('/') {
+            vec![cstring("command", program.as_str())?]
+        } else {
+            path_var
+                .split(':')
+                .map(|d| if d.is_empty() { "." } else { d })
+                .map(|d| cstring("PATH", format!("{d}/{program}")))
+                .collect::<Result<_, _>>()?
+        };
+        let argv: Vec<CString> = argv
+            .iter()
+            .map(|a| cstring("argument", a.as_str()))
+            .collect::<Result<_, _>>()?;
+        let envp: Vec<CString> = env
+            .iter()
+            .map(|a| cstring("environment", a.as_str()))
+            .collect::<Result<_, _>>()?;
+        let ptrs = |v: &[CString]| {
+            v.iter()
+                .map(|c| c.as_ptr())
+                .chain(std::iter::once(std::ptr::null()))
+                .collect::<Vec<_>>()
+        };
+        Ok(CommandParts {
+            exec_candidates,
+            argv_ptrs: ptrs(&argv),
+            argv,
+            envp_ptrs: ptrs(&envp),
+            envp,
+        })
+    }
+}
+
+/// Turns what the children reported into the run's result.
+fn outcome_result(
+    outcome: Outcome,
+    program: &str,
+    workdir: &str,
+    user: &ExecUser,
+    steps: &[String],
+) -> Result<ExitStatus, Error> {
     match outcome {
         Outcome::Interrupted(sig) => Err(Error::Interrupted(sig)),
         Outcome::Failed { stage, errno } => {
             let source = io::Error::from_raw_os_error(errno);
             Err(match stage {
-                child::STAGE_EXEC if errno == libc::ENOENT => Error::NotFound(program.clone()),
+                child::STAGE_EXEC if errno == libc::ENOENT => Error::NotFound(program.to_string()),
                 child::STAGE_EXEC => Error::Exec {
-                    program: program.clone(),
+                    program: program.to_string(),
                     source,
                 },
                 s => {
@@ -888,10 +986,11 @@ fn run(spec: &SandboxSpec, on_line: Option<LineSink<'_>>) -> Result<ExitStatus, 
                         child::STAGE_FORK => "starting the command".to_string(),
                         child::STAGE_STDIO => "setting up stdio".to_string(),
                         child::STAGE_RLIMIT => "setting ulimits".to_string(),
-                        child::STAGE_CHDIR => format!("entering WORKDIR {}", spec.workdir),
+                        child::STAGE_CHDIR => format!("entering WORKDIR {}", workdir),
                         child::STAGE_SETGROUPS => "setting supplementary groups".to_string(),
                         child::STAGE_SETGID => format!("setting gid {}", user.gid),
                         child::STAGE_SETUID => format!("setting uid {}", user.uid),
+                        child::STAGE_SETNS => "entering the container's namespaces".to_string(),
                         i => steps
                             .get(i as usize)
                             .cloned()
@@ -955,6 +1054,7 @@ fn wait_child(
     out_r: Option<RawFd>,
     err_r: Option<RawFd>,
     mut on_line: Option<LineSink<'_>>,
+    on_exec: &mut dyn FnMut(),
 ) -> Result<Outcome, Error> {
     // Slots: 0 error records, 1 status, 2 stdout, 3 stderr, 4 the interrupt self-pipe.
     let mut fds: [RawFd; 5] = [
@@ -1028,6 +1128,11 @@ fn wait_child(
             let data = &buf[..n as usize];
             if n == 0 {
                 fds[i] = -1;
+                // The error pipe is close-on-exec in the command: its end with no failure
+                // record means the execve succeeded.
+                if i == 0 && err_rec.is_empty() {
+                    on_exec();
+                }
                 if (2..4).contains(&i)
                     && let Some(cb) = on_line.as_deref_mut()
                 {

@@ -73,7 +73,8 @@ fn registries_conf(env: &Env) -> PathBuf {
     path
 }
 
-fn skopeo(env: &Env) -> Command {
+/// `skopeo` with the public registries blocked, so it can reach only 127.0.0.1.
+pub fn skopeo(env: &Env) -> Command {
     let mut c = Command::new("skopeo");
     c.env("CONTAINERS_REGISTRIES_CONF", registries_conf(env));
     c
@@ -372,6 +373,8 @@ enum Member<'a> {
     Symlink(&'a str),
     Hardlink(&'a str),
     CharDevice,
+    /// A header announcing this many bytes, followed by far fewer.
+    Oversized(u64),
 }
 
 fn make_tar(path: &Path, members: &[(&str, Member<'_>)]) {
@@ -408,6 +411,14 @@ fn make_tar(path: &Path, members: &[(&str, Member<'_>)]) {
                     h.set_device_minor(3).unwrap();
                     h.set_cksum();
                     tar.append(&h, std::io::empty()).unwrap();
+                }
+                Member::Oversized(size) => {
+                    h.set_entry_type(tar::EntryType::Regular);
+                    h.set_size(*size);
+                    h.set_cksum();
+                    // Written raw: the tar crate would insist on `size` bytes of data.
+                    tar.get_mut().write_all(h.as_bytes()).unwrap();
+                    tar.get_mut().write_all(&[b'x'; 1024]).unwrap();
                 }
             }
         }
@@ -493,6 +504,11 @@ fn hostile_archives_are_refused_and_leave_the_store_unchanged() {
             "oversized",
             vec![("manifest.json", Member::File(&big))],
             "over the 16 MiB limit",
+        ),
+        (
+            "oversized-header",
+            vec![("blobs/sha256/layer", Member::Oversized(1 << 40))],
+            "truncated",
         ),
         (
             "diffid",
@@ -604,6 +620,16 @@ fn hostile_rootfs_tarballs_are_refused_by_import() {
             vec![("x", Member::Hardlink("../y"))],
             "hard link to \"../y\" points outside",
         ),
+        (
+            "device",
+            vec![("etc/disk", Member::CharDevice)],
+            "character device outside /dev",
+        ),
+        (
+            "oversized-header",
+            vec![("bin/big", Member::Oversized(1 << 40))],
+            "truncated",
+        ),
     ];
     for (name, members, message) in cases {
         let path = env.path(&format!("{name}.tar"));
@@ -628,13 +654,15 @@ fn hostile_rootfs_tarballs_are_refused_by_import() {
     assert!(err.contains("truncated"), "{err}");
     assert_eq!(listing(&env.root()), before);
 
-    // Absolute names and absolute symlinks stay inside the image, as docker takes them.
+    // Absolute names and absolute symlinks stay inside the image, as docker takes them, and
+    // device nodes in /dev are what a root filesystem has there.
     let path = env.path("absolute.tar");
     make_tar(
         &path,
         &[
             ("/etc/abs", Member::File(b"x")),
             ("/bin/l", Member::Symlink("/etc/abs")),
+            ("dev/null", Member::CharDevice),
         ],
     );
     let id = run_ok(&mut env.bale(["import".as_ref(), path.as_os_str(), "abs".as_ref()]));
@@ -821,4 +849,105 @@ fn old_docker_archives_with_gzip_layers_and_shared_layer_links_load() {
     // Loading again moves nothing; loading a different image under a used name does.
     let again = run_ok(&mut env.bale(["load".as_ref(), "-i".as_ref(), path.as_os_str()]));
     assert!(!again.contains("renaming"), "{again}");
+}
+
+#[test]
+fn oci_layout_directories_and_unpacked_archives_load_and_hostile_ones_leave_no_trace() {
+    let env = Env::new();
+    if import_busybox(&env, "busybox").is_none() {
+        return;
+    }
+    if !have("skopeo") {
+        skip("skopeo missing");
+        return;
+    }
+    let (config, layers) = digests(&env.root(), "docker.io/library/busybox:latest");
+    let src = format!("oci:{}:busybox:latest", env.root().display());
+    // A layout directory as skopeo writes it, gzip layers and all.
+    let layout = env.path("layout");
+    run_ok(
+        skopeo(&env)
+            .args(["copy", "--dest-compress", &src])
+            .arg(format!("oci:{}:docker.io/library/dir:1", layout.display())),
+    );
+    // A `bale save` archive unpacked: docker 25's layout, which is also an OCI layout.
+    let saved = env.path("saved.tar");
+    run_ok(&mut env.bale([
+        "save".as_ref(),
+        "-o".as_ref(),
+        saved.as_os_str(),
+        "busybox".as_ref(),
+    ]));
+    let unpacked = env.path("unpacked");
+    fs::create_dir(&unpacked).unwrap();
+    run_ok(
+        Command::new("tar")
+            .arg("xf")
+            .arg(&saved)
+            .arg("-C")
+            .arg(&unpacked),
+    );
+
+    let other = Env::new();
+    let load =
+        |dir: &Path| run_ok(&mut other.bale(["load".as_ref(), "-i".as_ref(), dir.as_os_str()]));
+    assert_eq!(load(&layout), "Loaded image: dir:1\n");
+    assert_eq!(load(&unpacked), "Loaded image: busybox:latest\n");
+    for name in ["dir:1", "busybox:latest"] {
+        assert_eq!(
+            digests(&other.root(), &format!("docker.io/library/{name}")),
+            (config.clone(), layers.clone()),
+            "{name}"
+        );
+    }
+    let check = run_ok(&mut other.bale(["system", "check"]));
+    assert!(check.contains("consistent"), "{check}");
+
+    // Hostile directories: a link out of the directory, a blob that does not match its name,
+    // a device node. Each is refused and the store stays as it was.
+    let before = listing(&other.root());
+    let copy = |name: &str| {
+        let dir = env.path(name);
+        run_ok(Command::new("cp").arg("-a").arg(&unpacked).arg(&dir));
+        dir
+    };
+    let config_blob = format!("blobs/sha256/{}", &config[7..]);
+    let escaping = copy("escaping");
+    fs::remove_file(escaping.join(&config_blob)).unwrap();
+    std::os::unix::fs::symlink("../../../../../../etc/passwd", escaping.join(&config_blob))
+        .unwrap();
+    let corrupt = copy("corrupt");
+    fs::write(corrupt.join(&config_blob), b"{}").unwrap();
+    let mut cases = vec![
+        (escaping, "points outside the archive"),
+        (corrupt, "digest mismatch"),
+    ];
+    if crate::util::is_root() {
+        let device = copy("device");
+        run_ok(
+            Command::new("mknod")
+                .arg(device.join("blobs/null"))
+                .args(["c", "1", "3"]),
+        );
+        cases.push((device, "character device"));
+    } else {
+        skip("mknod needs root");
+    }
+    for (dir, message) in &cases {
+        let err = run_fail(
+            &mut other.bale(["load".as_ref(), "-i".as_ref(), dir.as_os_str()]),
+            1,
+        );
+        assert!(
+            err.contains(message),
+            "{}: expected {message:?} in {err}",
+            dir.display()
+        );
+        assert_eq!(
+            listing(&other.root()),
+            before,
+            "{} left a trace",
+            dir.display()
+        );
+    }
 }

@@ -4,12 +4,16 @@
 mod archive;
 mod build_peer;
 mod conformance;
+mod containers;
+mod containers_changes;
+mod containers_options;
 mod images;
 mod parse;
 mod parse_errors;
 mod pull;
 mod push;
 mod registry;
+mod registry_faults;
 mod registry_util;
 mod shell_conformance;
 mod store;

@@ -90,16 +90,82 @@ fn push_compress_reuse_mount() {
     let fresh = Env::new();
     let out = run_ok(&mut fresh.bale(["pull", &name]));
     assert!(out.contains(&format!("Digest: {digest}\n")), "{out}");
-    if crate::util::have("skopeo") {
-        let dest = format!("oci:{}:x", env.path("copy").display());
-        let status = std::process::Command::new("skopeo")
+}
+
+#[test]
+fn skopeo_reads_what_bale_pushed_and_bale_pulls_what_skopeo_pushed() {
+    let env = Env::new();
+    if !crate::util::have("skopeo") {
+        crate::util::skip("skopeo is not installed");
+        return;
+    }
+    let Some(id) = crate::util::import_busybox(&env, "busybox") else {
+        return;
+    };
+    let Some(reg) = TestRegistry::start(&env.path("reg"), RegistryAuth::None, None) else {
+        return;
+    };
+    let skopeo = || crate::archive::skopeo(&env);
+    let inspect = |reference: &str| -> serde_json::Value {
+        let out = run_ok(skopeo().args(["inspect", "--tls-verify=false", reference]));
+        serde_json::from_str(&out).unwrap()
+    };
+
+    // bale pushes; skopeo sees the same manifest and copies it, checking every blob.
+    let name = format!("{}/bb:1", reg.addr);
+    run_ok(&mut env.bale(["tag", "busybox", &name]));
+    let out = run_ok(&mut env.bale(["push", &name]));
+    let pushed = out
+        .lines()
+        .find_map(|l| l.strip_prefix("1: digest: "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no digest line in {out}"))
+        .to_string();
+    let seen = inspect(&format!("docker://{name}"));
+    assert_eq!(seen["Digest"], pushed.as_str());
+    assert_eq!(seen["Os"], "linux");
+    let (_, manifest) = manifest(&reg, "bb", "1");
+    assert_eq!(seen["Layers"][0], manifest["layers"][0]["digest"]);
+    let copy = env.path("copy");
+    run_ok(
+        skopeo()
             .args(["copy", "--src-tls-verify=false"])
             .arg(format!("docker://{name}"))
-            .arg(dest)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "skopeo copy verifies every blob");
+            .arg(format!("oci:{}:x", copy.display()))
+            .stdout(Stdio::null()),
+    );
+
+    // skopeo pushes (from bale's store, as an OCI image and as docker schema 2 with gzip
+    // layers); bale pulls both with the manifest digest skopeo reports and the same image ID.
+    let source = format!("oci:{}:busybox:latest", env.root().display());
+    for (tag, format) in [("oci", "oci"), ("v2s2", "v2s2")] {
+        let dest = format!("{}/fromskopeo:{tag}", reg.addr);
+        run_ok(
+            skopeo()
+                .args([
+                    "copy",
+                    "--dest-tls-verify=false",
+                    "--format",
+                    format,
+                    &source,
+                ])
+                .arg(format!("docker://{dest}"))
+                .stdout(Stdio::null()),
+        );
+        let digest = inspect(&format!("docker://{dest}"))["Digest"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let fresh = Env::new();
+        let out = run_ok(&mut fresh.bale(["pull", &dest]));
+        assert!(
+            out.contains(&format!("Digest: {digest}\n")),
+            "{format}: {out}"
+        );
+        let pulled = run_ok(&mut fresh.bale(["inspect", "--format", "{{.Id}}", &dest]));
+        assert_eq!(pulled.trim(), id, "{format}");
+        let check = run_ok(&mut fresh.bale(["system", "check"]));
+        assert!(check.contains("consistent"), "{check}");
     }
 }
 

@@ -405,6 +405,26 @@ other/busy                                                              0
     ]));
     assert_eq!(out, "NAME      STARS\nbusybox   3400\n");
 
+    // A term naming no registry goes to Docker Hub's search API, here the fake: one request,
+    // with no registry probe (`/v2/`) before it.
+    let asked = fake.requests().len();
+    let out = run_ok(env.bale(["search", "--format", "{{.Name}}", "busy"]).env(
+        "BALE_HUB_SEARCH_URL",
+        format!("http://{}/v1/search", fake.addr),
+    ));
+    assert_eq!(
+        out,
+        "busybox
+someone/busybox-tools
+other/busy
+"
+    );
+    let targets: Vec<String> = fake.requests()[asked..]
+        .iter()
+        .map(|r| r.target.clone())
+        .collect();
+    assert_eq!(targets, ["/v1/search?q=busy&n=25"]);
+
     let err = run_fail(&mut env.bale(["search", "--limit", "0", &term]), 1);
     assert!(
         err.contains("Error: limit 0 is outside the range of [1, 100]"),

@@ -687,3 +687,243 @@ fn percent_decode(s: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// What a [`FaultProxy`] does with one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Pass it to the registry and its answer back.
+    Forward,
+    /// Answer `500 Internal Server Error` without asking the registry.
+    ServerError,
+    /// Read this many bytes of the request body, then hang up without answering.
+    DropRequestAfter(usize),
+    /// Pass the request on, then send the client the answer's head and half its body, and
+    /// hang up.
+    DropResponseHalfway,
+    /// Flip one byte in the middle of the request body before passing it on.
+    CorruptRequest,
+    /// Flip one byte in the middle of the answer's body before passing it back.
+    CorruptResponse,
+}
+
+/// An HTTP proxy on 127.0.0.1 in front of a real registry that misbehaves on request: for
+/// every request, `decide` picks a [`Fault`]. The `Host` header is passed on unchanged, so
+/// the registry's `Location` headers point back at the proxy. One request per connection.
+pub struct FaultProxy {
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    /// Every request received with the fault it got, in order.
+    pub seen: Arc<Mutex<Vec<(SeenRequest, Fault)>>>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy to `upstream` on a thread that lives as long as the test process.
+    pub fn start(
+        upstream: &str,
+        decide: impl Fn(&SeenRequest) -> Fault + Send + Sync + 'static,
+    ) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let addr = listener.local_addr().expect("address").to_string();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let upstream = upstream.to_string();
+        let decide = Arc::new(decide);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let (upstream, decide, log) = (upstream.clone(), decide.clone(), log.clone());
+                std::thread::spawn(move || {
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                    let _ = proxy_one(stream, &upstream, &*decide, &log);
+                });
+            }
+        });
+        FaultProxy { addr, seen }
+    }
+
+    /// The requests received so far, with what the proxy did.
+    pub fn requests(&self) -> Vec<(SeenRequest, Fault)> {
+        self.seen.lock().expect("request log").clone()
+    }
+}
+
+/// Reads a request or answer head: the first line and the headers.
+fn read_head(reader: &mut impl BufRead) -> std::io::Result<(String, Vec<(String, String)>)> {
+    let mut first = String::new();
+    reader.read_line(&mut first)?;
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            break;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((n, v)) = line.split_once(':') {
+            headers.push((n.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    Ok((first.trim_end().to_string(), headers))
+}
+
+/// Reads a body framed by `Content-Length` or chunked transfer coding; `None` for neither.
+fn read_body(
+    reader: &mut impl BufRead,
+    headers: &[(String, String)],
+) -> std::io::Result<Option<Vec<u8>>> {
+    if header(headers, "transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
+        let mut body = Vec::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line)?;
+            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or("0"), 16)
+                .map_err(std::io::Error::other)?;
+            if size == 0 {
+                // Trailers, then the blank line.
+                loop {
+                    let mut t = String::new();
+                    if reader.read_line(&mut t)? == 0 || t.trim().is_empty() {
+                        break;
+                    }
+                }
+                return Ok(Some(body));
+            }
+            let start = body.len();
+            body.resize(start + size, 0);
+            reader.read_exact(&mut body[start..])?;
+            let mut crlf = [0u8; 2];
+            reader.read_exact(&mut crlf)?;
+        }
+    }
+    match header(headers, "content-length").and_then(|l| l.parse::<usize>().ok()) {
+        Some(len) => {
+            let mut body = vec![0u8; len];
+            reader.read_exact(&mut body)?;
+            Ok(Some(body))
+        }
+        None => Ok(None),
+    }
+}
+
+fn proxy_one(
+    stream: TcpStream,
+    upstream: &str,
+    decide: &(dyn Fn(&SeenRequest) -> Fault + Send + Sync),
+    log: &Mutex<Vec<(SeenRequest, Fault)>>,
+) -> std::io::Result<()> {
+    let mut client = stream.try_clone()?;
+    // A TLS handshake (bale tries TLS first, then plain HTTP on loopback): hang up at once.
+    let mut first_byte = [0u8; 1];
+    if stream.peek(&mut first_byte)? == 0 || first_byte[0] == 0x16 {
+        return client.shutdown(std::net::Shutdown::Both);
+    }
+    let mut reader = BufReader::new(stream);
+    let (first, headers) = read_head(&mut reader)?;
+    let mut parts = first.split_whitespace();
+    let request = SeenRequest {
+        method: parts.next().unwrap_or_default().to_string(),
+        target: parts.next().unwrap_or_default().to_string(),
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+            .collect(),
+    };
+    let fault = decide(&request);
+    log.lock()
+        .expect("request log")
+        .push((request.clone(), fault));
+    if let Fault::DropRequestAfter(n) = fault {
+        let mut got = vec![0u8; n];
+        let mut filled = 0;
+        while filled < n {
+            match reader.read(&mut got[filled..]) {
+                Ok(0) | Err(_) => break,
+                Ok(k) => filled += k,
+            }
+        }
+        return client.shutdown(std::net::Shutdown::Both);
+    }
+    let mut body = read_body(&mut reader, &headers)?.unwrap_or_default();
+    if fault == Fault::ServerError {
+        let answer = br#"{"errors":[{"code":"UNKNOWN","message":"injected failure"}]}"#;
+        write!(
+            client,
+            "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            answer.len()
+        )?;
+        client.write_all(answer)?;
+        return client.shutdown(std::net::Shutdown::Both);
+    }
+    if fault == Fault::CorruptRequest && !body.is_empty() {
+        let mid = body.len() / 2;
+        body[mid] ^= 0xff;
+    }
+    // To the registry: the same request, framed by length, on a connection of its own.
+    let mut up = TcpStream::connect(upstream)?;
+    let mut head = format!("{first}\r\n");
+    for (n, v) in &headers {
+        let lower = n.to_ascii_lowercase();
+        if [
+            "connection",
+            "content-length",
+            "transfer-encoding",
+            "keep-alive",
+        ]
+        .contains(&lower.as_str())
+        {
+            continue;
+        }
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    ));
+    up.write_all(head.as_bytes())?;
+    up.write_all(&body)?;
+    let mut up_reader = BufReader::new(up);
+    let (status_line, answer_headers) = read_head(&mut up_reader)?;
+    let is_head = request.method == "HEAD";
+    let mut answer = if is_head {
+        Vec::new()
+    } else {
+        match read_body(&mut up_reader, &answer_headers)? {
+            Some(b) => b,
+            None => {
+                let mut rest = Vec::new();
+                up_reader.read_to_end(&mut rest)?;
+                rest
+            }
+        }
+    };
+    if fault == Fault::CorruptResponse && !answer.is_empty() {
+        let mid = answer.len() / 2;
+        answer[mid] ^= 0xff;
+    }
+    let mut out = format!("{status_line}\r\n");
+    for (n, v) in &answer_headers {
+        let lower = n.to_ascii_lowercase();
+        if ["connection", "transfer-encoding", "keep-alive"].contains(&lower.as_str())
+            || (!is_head && lower == "content-length")
+        {
+            continue;
+        }
+        out.push_str(&format!("{n}: {v}\r\n"));
+    }
+    if !is_head {
+        out.push_str(&format!("Content-Length: {}\r\n", answer.len()));
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    client.write_all(out.as_bytes())?;
+    let send = if fault == Fault::DropResponseHalfway {
+        answer.len() / 2
+    } else {
+        answer.len()
+    };
+    client.write_all(&answer[..send])?;
+    client.flush()?;
+    client.shutdown(std::net::Shutdown::Both)
+}

@@ -4,6 +4,7 @@
 use super::*;
 use crate::extract::{ExtractOptions, extract_layer};
 use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::fs::{PermissionsExt, symlink};
 
@@ -656,4 +657,54 @@ fn gnu_tar_reads_our_layers() {
             .unwrap(),
         b"bale"
     );
+}
+
+#[test]
+fn an_overlay_upper_directory_becomes_a_layer_with_whiteouts() {
+    if !is_root() {
+        return skip("whiteout devices and trusted.* xattrs need root");
+    }
+    let d = tempfile::tempdir().unwrap();
+    let upper = d.path();
+    write(upper, "etc/passwd", "root\n");
+    fs::create_dir_all(upper.join("home/app")).unwrap();
+    write(upper, "home/app/new", "x");
+    // What overlayfs writes for a deleted file and for a directory that replaced one.
+    let gone = std::ffi::CString::new(upper.join("etc/shadow").as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid path; mknod of a 0/0 character device, as overlayfs does.
+    assert_eq!(unsafe { libc::mknod(gone.as_ptr(), libc::S_IFCHR, 0) }, 0);
+    xattr::set(upper.join("home/app"), "trusted.overlay.opaque", b"y").unwrap();
+    xattr::set(upper.join("etc"), "trusted.overlay.origin", b"\x00\x01").unwrap();
+
+    let snap = Snapshot::take(upper).unwrap();
+    let diff = crate::snapshot::diff_overlay_upper(&snap).unwrap();
+    let mut tar = Vec::new();
+    write_layer_from_diff(&diff, &snap, &mut tar, &LayerOptions::default()).unwrap();
+    let names: Vec<String> = listing(&tar)
+        .iter()
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "etc/",
+            "etc/.wh.shadow",
+            "etc/passwd",
+            "home/",
+            "home/app/",
+            "home/app/.wh..wh..opq",
+            "home/app/new",
+        ]
+    );
+    // overlayfs's own attributes never reach the layer.
+    let mut archive = tar::Archive::new(&tar[..]);
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if let Some(exts) = entry.pax_extensions().unwrap() {
+            for ext in exts {
+                let key = ext.unwrap().key().unwrap().to_string();
+                assert!(!key.contains("trusted.overlay"), "{key}");
+            }
+        }
+    }
 }

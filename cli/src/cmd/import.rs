@@ -77,7 +77,7 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
 }
 
 /// Applies one `--change` instruction, as `docker import --change` does.
-fn apply_change(config: &mut ContainerConfig, change: &str) -> anyhow::Result<()> {
+pub fn apply_change(config: &mut ContainerConfig, change: &str) -> anyhow::Result<()> {
     let change = change.trim();
     let (word, rest) = change
         .split_once(char::is_whitespace)

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
+use bale_container::{Container, Containers, MountKind};
 use bale_image::config::Healthcheck;
 use bale_image::{Image, ImageConfig, Store};
 use serde::Serialize;
@@ -20,14 +21,15 @@ pub struct Args {
     /// {{json .Config}}, {{index .Config.Labels "key"}}, ...)
     #[arg(short, long, value_name = "FORMAT")]
     format: Option<String>,
-    /// Return JSON for specified type (only "image" is known)
+    /// Return JSON for specified type: image or container (both are tried, images first, when
+    /// not given)
     #[arg(long = "type", value_name = "TYPE")]
     kind: Option<String>,
     /// Display total file sizes (accepted for docker compatibility; images always show theirs)
     #[arg(short, long)]
     size: bool,
-    /// Images to inspect, by name or ID
-    #[arg(value_name = "IMAGE", required = true)]
+    /// Images or containers to inspect, by name or ID
+    #[arg(value_name = "NAME|ID", required = true)]
     images: Vec<String>,
 }
 
@@ -212,32 +214,228 @@ fn docker_json<T: Serialize>(value: &T) -> anyhow::Result<String> {
         .replace('&', "\\u0026"))
 }
 
+/// One object `inspect` prints: an image in docker's field order, or a container.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Found {
+    Image(Box<Inspect>),
+    Container(Box<ContainerInspect>),
+}
+
+/// docker's `ContainerJSON`, top-level fields in docker's order.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ContainerInspect {
+    id: String,
+    created: String,
+    path: String,
+    args: Vec<String>,
+    state: Value,
+    image: String,
+    log_path: std::path::PathBuf,
+    name: String,
+    restart_count: u32,
+    driver: &'static str,
+    platform: &'static str,
+    host_config: Value,
+    graph_driver: Value,
+    mounts: Vec<Value>,
+    config: Value,
+    network_settings: Value,
+}
+
+/// docker's `ContainerJSON` for a container.
+fn container_json(containers: &Containers<'_>, c: &Container) -> anyhow::Result<ContainerInspect> {
+    let cfg = &c.config;
+    let st = &c.state;
+    let lower = containers.lower_dir(c).unwrap_or_default();
+    let zero = |s: &str| {
+        if s.is_empty() {
+            ZERO_TIME.to_string()
+        } else {
+            rfc3339_nano(s)
+        }
+    };
+    let mounts: Vec<Value> = cfg
+        .mounts
+        .iter()
+        .map(|m| {
+            let kind = match m.kind {
+                MountKind::Bind => "bind",
+                MountKind::Volume => "volume",
+                MountKind::Tmpfs => "tmpfs",
+            };
+            let mut v = serde_json::json!({
+                "Type": kind,
+                "Source": m.source,
+                "Destination": m.destination,
+                "Mode": if m.kind == MountKind::Bind && !m.rw { "ro" } else { "" },
+                "RW": m.rw,
+                "Propagation": if m.kind == MountKind::Bind { "rprivate" } else { "" },
+            });
+            if m.kind == MountKind::Volume {
+                v["Name"] = Value::String(m.name.clone());
+                v["Driver"] = Value::String("local".into());
+            }
+            v
+        })
+        .collect();
+    let binds: Vec<String> = cfg
+        .mounts
+        .iter()
+        .filter(|m| m.kind == MountKind::Bind)
+        .map(|m| {
+            format!(
+                "{}:{}{}",
+                m.source,
+                m.destination,
+                if m.rw { "" } else { ":ro" }
+            )
+        })
+        .collect();
+    let volumes: BTreeMap<String, Value> = cfg.image_config.volumes.clone().unwrap_or_default();
+    Ok(ContainerInspect {
+        id: c.id.clone(),
+        created: rfc3339_nano(&cfg.created),
+        path: cfg.path.clone(),
+        args: cfg.args.clone(),
+        state: serde_json::json!({
+            "Status": st.status.as_str(),
+            "Running": st.is_running(),
+            "Paused": st.status == bale_container::Status::Paused,
+            "Restarting": st.status == bale_container::Status::Restarting,
+            "OOMKilled": false,
+            "Dead": st.status == bale_container::Status::Dead,
+            "Pid": st.pid,
+            "ExitCode": st.exit_code,
+            "Error": st.error,
+            "StartedAt": zero(&st.started_at),
+            "FinishedAt": zero(&st.finished_at),
+        }),
+        image: cfg.image_id.clone(),
+        log_path: c.log_path(),
+        name: format!("/{}", cfg.name),
+        restart_count: st.restart_count,
+        driver: "overlay",
+        platform: "linux",
+        host_config: serde_json::json!({
+            "Binds": if binds.is_empty() { Value::Null } else { serde_json::json!(binds) },
+            "NetworkMode": cfg.network,
+            "RestartPolicy": {
+                "Name": if cfg.restart_policy.name.is_empty() { "no" } else { cfg.restart_policy.name.as_str() },
+                "MaximumRetryCount": cfg.restart_policy.maximum_retry_count,
+            },
+            "AutoRemove": cfg.auto_remove,
+            "ExtraHosts": if cfg.extra_hosts.is_empty() {
+                Value::Null
+            } else {
+                serde_json::json!(cfg.extra_hosts.iter().map(|(h, ip)| format!("{h}:{ip}")).collect::<Vec<_>>())
+            },
+            "ReadonlyRootfs": cfg.read_only,
+        }),
+        graph_driver: serde_json::json!({
+            "Data": {
+                "LowerDir": lower,
+                "UpperDir": c.upper_dir(),
+                "WorkDir": c.work_dir(),
+                "MergedDir": c.rootfs_dir(),
+            },
+            "Name": "overlay",
+        }),
+        mounts,
+        config: serde_json::json!({
+            "Hostname": cfg.hostname,
+            "Domainname": "",
+            "User": cfg.user,
+            "AttachStdin": cfg.open_stdin,
+            "AttachStdout": true,
+            "AttachStderr": true,
+            "Tty": cfg.tty,
+            "OpenStdin": cfg.open_stdin,
+            "StdinOnce": cfg.open_stdin,
+            "Env": cfg.env,
+            "Cmd": cfg.cmd,
+            "Image": cfg.image,
+            "Volumes": if volumes.is_empty() { Value::Null } else { serde_json::json!(volumes) },
+            "WorkingDir": if cfg.working_dir == "/" { "" } else { cfg.working_dir.as_str() },
+            "Entrypoint": cfg.entrypoint,
+            "OnBuild": Value::Null,
+            "Labels": cfg.labels,
+            "StopSignal": cfg.stop_signal,
+            "StopTimeout": cfg.stop_timeout,
+        }),
+        network_settings: serde_json::json!({
+            "Networks": { cfg.network.clone(): {} },
+        }),
+    })
+}
+
+/// Runs `bale container inspect`: `bale inspect --type container`.
+pub fn run_container(mut args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
+    args.kind = Some("container".into());
+    run(args, globals)
+}
+
 /// Runs `bale inspect`.
 pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
-    if let Some(kind) = args.kind.as_deref()
-        && kind != "image"
-    {
-        anyhow::bail!("\"{kind}\" is not a valid value for --type: bale inspects images only");
-    }
+    let (images, containers_too) = match args.kind.as_deref() {
+        None => (true, true),
+        Some("image") => (true, false),
+        Some("container") => (false, true),
+        Some(kind) => {
+            anyhow::bail!("\"{kind}\" is not a valid value for --type: use image or container")
+        }
+    };
     let store = globals.store()?;
+    let containers = Containers::open(&store)?;
     let template = match args.format.as_deref() {
         None | Some("") | Some("json") => None,
         Some(f) => Some(format::parse(&f.replace("\\t", "\t").replace("\\n", "\n"))?),
     };
-    let mut found = Vec::new();
+    let mut found: Vec<Found> = Vec::new();
     let mut failed = false;
     for name in &args.images {
-        match store.resolve(name) {
-            Ok(image) => found.push(build(&store, &image)?),
-            Err(e) if e.is_not_found() => {
-                eprintln!("Error: No such image: {name}");
-                failed = true;
+        let image = if images {
+            match store.resolve(name) {
+                Ok(image) => Some(Ok(image)),
+                Err(e) if e.is_not_found() => None,
+                Err(e) => Some(Err(e)),
             }
-            Err(e) => {
+        } else {
+            None
+        };
+        match image {
+            Some(Ok(image)) => {
+                found.push(Found::Image(Box::new(build(&store, &image)?)));
+                continue;
+            }
+            Some(Err(e)) => {
                 eprintln!("Error: {e}");
                 failed = true;
+                continue;
+            }
+            None => {}
+        }
+        if containers_too {
+            match containers.get(name) {
+                Ok(c) => {
+                    found.push(Found::Container(Box::new(container_json(&containers, &c)?)));
+                    continue;
+                }
+                Err(bale_container::Error::NoSuchContainer(_)) => {}
+                Err(e) => {
+                    eprintln!("Error: {e}");
+                    failed = true;
+                    continue;
+                }
             }
         }
+        if images {
+            eprintln!("Error: No such image: {name}");
+        } else {
+            eprintln!("Error: No such container: {name}");
+        }
+        failed = true;
     }
     match template {
         None => {

@@ -1,26 +1,45 @@
 //! One module per `bale` command: its clap arguments and its `run` function, plus the flags
 //! every command shares.
 
+pub mod batch;
+pub mod commit;
+pub mod container;
+pub mod cp;
 pub mod debug;
+pub mod diff;
+pub mod exec;
+pub mod export;
 pub mod filter;
 pub mod history;
 pub mod image;
 pub mod images;
 pub mod import;
 pub mod inspect;
+pub mod kill;
+pub mod layer_bars;
 pub mod load;
 pub mod login;
 pub mod logout;
+pub mod logs;
 pub mod parse;
+pub mod pause;
 pub mod prune;
+pub mod ps;
 pub mod pull;
 pub mod push;
+pub mod rename;
+pub mod rm;
 pub mod rmi;
+pub mod run;
 pub mod save;
 pub mod search;
+pub mod start;
+pub mod stop;
 pub mod system;
 pub mod tag;
+pub mod top;
 pub mod units;
+pub mod wait;
 
 use std::path::PathBuf;
 

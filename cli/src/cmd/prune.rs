@@ -29,7 +29,7 @@ pub struct Args {
 }
 
 /// Asks on stdout and reads the answer from stdin: only `y` or `Y` is yes.
-fn confirm(warning: &str) -> anyhow::Result<bool> {
+pub fn confirm(warning: &str) -> anyhow::Result<bool> {
     print!("{warning}\nAre you sure you want to continue? [y/N] ");
     std::io::stdout().flush()?;
     let mut answer = String::new();
@@ -72,6 +72,8 @@ fn prune_images(store: &Store, all: bool, filters: &Filters) -> anyhow::Result<(
     }
     // Collect even when no image went: blobs an `rmi --no-prune` left are reclaimed here.
     let reclaimed = store.gc(true)?.map_or(0, |r| r.reclaimed());
+    // The extracted root filesystems of the images that went (bale's own cache, not counted).
+    bale_container::prune_rootfs_caches(store)?;
     Ok((lines, reclaimed))
 }
 

@@ -5,10 +5,32 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use bale_image::Reference;
-use bale_registry::pull::{LayerStatus, Platform, pull};
+use bale_registry::pull::{LayerStatus, Platform, PullProgress, pull};
 use bale_registry::{Registry, RegistryHost};
 
 use super::Globals;
+use super::layer_bars::LayerBars;
+
+/// Docker's pull lines, drawn live on a terminal.
+struct PullLines(LayerBars);
+
+impl PullProgress for PullLines {
+    fn layers(&self, layers: &[(String, u64)]) {
+        self.0.start(layers, "Pulling fs layer");
+    }
+
+    fn downloading(&self, digest: &str, done: u64, total: u64) {
+        self.0.progress(digest, "Downloading", done, total);
+    }
+
+    fn layer(&self, digest: &str, status: LayerStatus) {
+        let text = match status {
+            LayerStatus::AlreadyExists => "Already exists",
+            LayerStatus::PullComplete => "Pull complete",
+        };
+        self.0.done(digest, text);
+    }
+}
 
 /// `bale pull [OPTIONS] NAME[:TAG|@DIGEST]`.
 #[derive(clap::Args, Debug)]
@@ -25,12 +47,6 @@ pub struct Args {
     /// The image to pull
     #[arg(value_name = "NAME[:TAG|@DIGEST]")]
     pub name: String,
-}
-
-/// Docker's short layer ID: the first 12 hex digits of its digest.
-fn short(digest: &str) -> &str {
-    let hex = digest.split_once(':').map_or(digest, |(_, h)| h);
-    &hex[..hex.len().min(12)]
 }
 
 /// Runs `bale pull`.
@@ -76,15 +92,7 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
     };
 
     let quiet = args.quiet;
-    let on_layer = |digest: &str, status: LayerStatus| {
-        if !quiet {
-            let what = match status {
-                LayerStatus::AlreadyExists => "Already exists",
-                LayerStatus::PullComplete => "Pull complete",
-            };
-            println!("{}: {what}", short(digest));
-        }
-    };
+    let lines = PullLines(LayerBars::new(quiet));
     let mut all_up_to_date = true;
     for reference in &references {
         if !quiet {
@@ -95,8 +103,9 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
             };
             println!("{label}: Pulling from {}", reference.path());
         }
-        let outcome = pull(&store, &registry, reference, &platform, &on_layer)
-            .map_err(|e| with_hint(e, reference))?;
+        let outcome = pull(&store, &registry, reference, &platform, &lines);
+        lines.0.finish();
+        let outcome = outcome.map_err(|e| with_hint(e, reference))?;
         all_up_to_date &= outcome.up_to_date;
         if !quiet {
             println!("Digest: {}", outcome.digest);

@@ -5,10 +5,33 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use bale_image::Reference;
-use bale_registry::push::{LayerCompression, PushStatus, push};
+use bale_registry::push::{LayerCompression, PushProgress, PushStatus, push};
 use bale_registry::{Registry, RegistryHost};
 
 use super::Globals;
+use super::layer_bars::LayerBars;
+
+/// Docker's push lines, drawn live on a terminal.
+struct PushLines(LayerBars);
+
+impl PushProgress for PushLines {
+    fn layers(&self, layers: &[(String, u64)]) {
+        self.0.start(layers, "Preparing");
+    }
+
+    fn uploading(&self, diff_id: &str, done: u64, total: u64) {
+        self.0.progress(diff_id, "Pushing", done, total);
+    }
+
+    fn layer(&self, diff_id: &str, status: &PushStatus) {
+        let text = match status {
+            PushStatus::Pushed => "Pushed".to_string(),
+            PushStatus::AlreadyExists => "Layer already exists".to_string(),
+            PushStatus::MountedFrom(from) => format!("Mounted from {from}"),
+        };
+        self.0.done(diff_id, &text);
+    }
+}
 
 /// Layer compression for `--compression`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default)]
@@ -79,18 +102,7 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
     if !quiet {
         println!("The push refers to repository [{}]", parsed.repository());
     }
-    let on_layer = |digest: &str, status: &PushStatus| {
-        if quiet {
-            return;
-        }
-        let hex = digest.split_once(':').map_or(digest, |(_, h)| h);
-        let short = &hex[..hex.len().min(12)];
-        match status {
-            PushStatus::Pushed => println!("{short}: Pushed"),
-            PushStatus::AlreadyExists => println!("{short}: Layer already exists"),
-            PushStatus::MountedFrom(from) => println!("{short}: Mounted from {from}"),
-        }
-    };
+    let lines = PushLines(LayerBars::new(quiet));
     for reference in &references {
         let image = store.resolve(&reference.to_string()).map_err(|e| {
             if e.is_not_found() {
@@ -110,9 +122,10 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
             reference.path(),
             tag,
             compression,
-            &on_layer,
-        )
-        .map_err(|e| match e.hint() {
+            &lines,
+        );
+        lines.0.finish();
+        let outcome = outcome.map_err(|e| match e.hint() {
             Some(hint) => anyhow::anyhow!("{e}\n{hint}"),
             None => e.into(),
         })?;

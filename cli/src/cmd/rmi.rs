@@ -32,10 +32,20 @@ pub struct ContainerUse {
     pub running: bool,
 }
 
-/// The containers using `image`. bale does not run containers yet, so the store records none;
-/// when it does, this is the one place `rmi` and `prune` learn of them.
-pub fn containers_using(_store: &Store, _image_id: &Digest) -> Vec<ContainerUse> {
-    Vec::new()
+/// The containers using `image`: the one place `rmi` and `prune` learn of them. A store whose
+/// containers cannot be read counts as having none (the image commands still work).
+pub fn containers_using(store: &Store, image_id: &Digest) -> Vec<ContainerUse> {
+    let id = image_id.to_string();
+    bale_container::Containers::open(store)
+        .and_then(|cs| cs.list())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| c.config.image_id == id)
+        .map(|c| ContainerUse {
+            running: c.state.is_running(),
+            id: c.id,
+        })
+        .collect()
 }
 
 /// Whether `name` designates `image` itself (an ID, an ID prefix, or a `repo@digest`
@@ -125,13 +135,21 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
                 deleted |= lines.iter().any(|l| l.starts_with("Deleted:"));
             }
             Err(e) => {
-                eprintln!("Error: {e:#}");
+                let text = format!("{e:#}");
+                if text.starts_with("conflict: unable to remove repository reference") {
+                    eprintln!("Error response from daemon: {text}");
+                } else {
+                    eprintln!("Error: {text}");
+                }
                 failed = true;
             }
         }
     }
     if deleted && !args.no_prune {
         store.gc(true)?;
+    }
+    if deleted {
+        bale_container::prune_rootfs_caches(&store)?;
     }
     Ok(if failed {
         ExitCode::FAILURE

@@ -11,6 +11,9 @@ use bale_image::{Reference, Store};
 
 use super::Globals;
 
+/// The output buffer: it gathers the small tar headers; blob chunks (larger) bypass it.
+const OUTPUT_BUFFER: usize = 64 << 10;
+
 /// Save one or more images to a tar archive (streamed to STDOUT by default)
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -31,8 +34,12 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
     let items = select(&store, &args.images)?;
     match &args.output {
         None => {
-            let stdout = io::stdout().lock();
-            let mut out = BufWriter::with_capacity(1 << 20, stdout);
+            // Straight to the descriptor: stdout's own line buffering would look for newlines
+            // in every chunk of the blobs and copy them once more.
+            let stdout = std::os::fd::AsFd::as_fd(&io::stdout())
+                .try_clone_to_owned()
+                .context("opening stdout")?;
+            let mut out = BufWriter::with_capacity(OUTPUT_BUFFER, File::from(stdout));
             save(&store, &items, &mut out)?;
             out.flush().context("writing the archive to stdout")?;
         }
@@ -49,14 +56,14 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
                 let file = File::create(&temp).with_context(|| {
                     format!("failed to save image: creating {}", temp.display())
                 })?;
-                let mut out = BufWriter::with_capacity(1 << 20, file);
+                let mut out = BufWriter::with_capacity(OUTPUT_BUFFER, file);
                 save(&store, &items, &mut out)?;
-                let file = out
-                    .into_inner()
+                // Not fsynced, as docker does not: the rename keeps a failed or concurrent
+                // save from leaving half an archive under the name, and an fsync would make
+                // every save wait for the disk.
+                out.into_inner()
                     .map_err(|e| e.into_error())
                     .with_context(|| format!("writing {}", temp.display()))?;
-                file.sync_all()
-                    .with_context(|| format!("syncing {}", temp.display()))?;
                 fs::rename(&temp, path).with_context(|| {
                     format!("renaming {} to {}", temp.display(), path.display())
                 })?;

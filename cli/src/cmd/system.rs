@@ -67,6 +67,19 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
         }
         SystemCommand::Df(df) => {
             let usage = store.disk_usage()?;
+            let containers = bale_container::Containers::open(&store)?;
+            let listed = containers.list()?;
+            let sizes: Vec<u64> = listed.iter().map(bale_container::rootfs_size_of).collect();
+            let running = listed.iter().filter(|c| c.state.is_running()).count();
+            let containers_size: u64 = sizes.iter().sum();
+            let stopped_size: u64 = listed
+                .iter()
+                .zip(&sizes)
+                .filter(|(c, _)| !c.state.is_running())
+                .map(|(_, s)| s)
+                .sum();
+            let used_images: HashSet<&str> =
+                listed.iter().map(|c| c.config.image_id.as_str()).collect();
             let ids: HashSet<_> = usage.images.iter().map(|u| &u.image.id).collect();
             let with_pct = |size: u64| {
                 if size > 0 {
@@ -86,16 +99,22 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
                 vec![
                     "Images".into(),
                     ids.len().to_string(),
-                    "0".into(),
+                    ids.iter()
+                        .filter(|id| used_images.contains(id.to_string().as_str()))
+                        .count()
+                        .to_string(),
                     human_size(usage.images_size),
                     with_pct(usage.images_size),
                 ],
                 vec![
                     "Containers".into(),
-                    "0".into(),
-                    "0".into(),
-                    "0B".into(),
-                    "0B".into(),
+                    listed.len().to_string(),
+                    running.to_string(),
+                    human_size(containers_size),
+                    match (stopped_size * 100).checked_div(containers_size) {
+                        Some(pct) => format!("{} ({pct}%)", human_size(stopped_size)),
+                        None => human_size(0),
+                    },
                 ],
                 vec![
                     "Local Volumes".into(),
@@ -172,15 +191,18 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
                         human_size(u.size),
                         human_size(u.shared),
                         human_size(u.size - u.shared),
-                        "0".into(),
+                        listed
+                            .iter()
+                            .filter(|c| c.config.image_id == u.image.id.to_string())
+                            .count()
+                            .to_string(),
                     ]);
                 }
             }
             print!("{}", table(&img_rows));
             println!("\nContainers space usage:\n");
-            print!(
-                "{}",
-                table(&[[
+            let mut container_rows = vec![
+                [
                     "CONTAINER ID",
                     "IMAGE",
                     "COMMAND",
@@ -188,11 +210,30 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
                     "SIZE",
                     "CREATED",
                     "STATUS",
-                    "NAMES"
+                    "NAMES",
                 ]
                 .map(String::from)
-                .to_vec()])
-            );
+                .to_vec(),
+            ];
+            for (c, size) in listed.iter().zip(&sizes) {
+                let created = bale_image::time::parse_rfc3339(&c.config.created);
+                container_rows.push(vec![
+                    c.short_id().to_string(),
+                    c.config.image.clone(),
+                    super::ps::go_quote(&super::ps::ellipsis(&c.command_line(), 20)),
+                    c.config
+                        .mounts
+                        .iter()
+                        .filter(|m| m.kind == bale_container::MountKind::Volume)
+                        .count()
+                        .to_string(),
+                    human_size(*size),
+                    super::images::since(created),
+                    super::ps::status_text(c),
+                    c.config.name.clone(),
+                ]);
+            }
+            print!("{}", table(&container_rows));
             println!("\nLocal Volumes space usage:\n");
             print!(
                 "{}",

@@ -1,7 +1,7 @@
 //! `import`: a root filesystem tarball (plain or compressed) becomes a one-layer image. The tar
 //! is stored byte for byte as it came (uncompressed), as docker does, so its digest is the
 //! layer's diffID; it is parsed on the way in and refused when an entry would land outside the
-//! root filesystem.
+//! root filesystem or is a device node outside `/dev`.
 
 use std::io::{self, Read};
 
@@ -107,6 +107,21 @@ fn check_rootfs_tar(input: impl Read, compression: &str) -> Result<usize> {
             ));
         };
         let kind = entry.header().entry_type();
+        // Device nodes belong in /dev (a debootstrap tarball has /dev/null); anywhere else one
+        // is a trap for whoever runs the image: /etc/x as the host's disk, say.
+        if (kind.is_character_special() || kind.is_block_special())
+            && !(path == "dev" || path.starts_with("dev/"))
+        {
+            let what = if kind.is_block_special() {
+                "a block device"
+            } else {
+                "a character device"
+            };
+            return Err(Error::invalid(
+                format!("tar entry {name:?}"),
+                format!("it is {what} outside /dev; refusing to import"),
+            ));
+        }
         if kind.is_symlink() || kind.is_hard_link() {
             let target = entry
                 .link_name_bytes()

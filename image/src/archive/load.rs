@@ -1,6 +1,7 @@
 //! `load`: docker archives (docker 25 and later: `blobs/sha256/` plus `manifest.json`; older:
 //! `<id>/layer.tar` and `<id>.json`, layers possibly gzip-compressed), OCI image layouts and OCI
-//! archives (layers possibly gzip or zstd compressed), the whole stream plain or compressed.
+//! archives (layers possibly gzip or zstd compressed), the whole stream plain or compressed, and
+//! the same layouts as directories ([`load_dir`]).
 //!
 //! A tar stream may hold its members in any order, so every member is first spilled to the
 //! store's temporary area (never held in memory) and hashed on the way. Only when every image
@@ -84,6 +85,41 @@ pub fn load(store: &Store, input: impl Read) -> Result<Loaded> {
             .collect(),
         moved: moved_ids,
     })
+}
+
+/// Loads every image of an unpacked archive: an OCI layout directory (what `skopeo copy ...
+/// oci:DIR` writes) or an extracted docker archive. The directory is read as a tar stream of
+/// itself, so it gets exactly the checks an archive gets: a symlink pointing out of the
+/// directory, a device file or a digest that does not match is refused, and a failed load
+/// leaves nothing in the store.
+pub fn load_dir(store: &Store, dir: &std::path::Path) -> Result<Loaded> {
+    let meta = std::fs::metadata(dir).ctx(|| format!("reading {}", dir.display()))?;
+    if !meta.is_dir() {
+        return Err(Error::invalid(dir.display().to_string(), "not a directory"));
+    }
+    let (reader, writer) = io::pipe().ctx(|| "creating a pipe".to_string())?;
+    let source = dir.to_path_buf();
+    let walker = std::thread::spawn(move || -> io::Result<()> {
+        let mut tar = tar::Builder::new(io::BufWriter::with_capacity(1 << 20, writer));
+        // Links are archived as links: the loader refuses those that point outside.
+        tar.follow_symlinks(false);
+        tar.mode(tar::HeaderMode::Deterministic);
+        tar.append_dir_all(".", &source)?;
+        tar.into_inner()?.into_inner().map_err(|e| e.into_error())?;
+        Ok(())
+    });
+    let loaded = load(store, io::BufReader::with_capacity(1 << 20, reader));
+    let walked = walker
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("the directory reader panicked")));
+    match (loaded, walked) {
+        // The loader stops reading at the first refusal; the walker then sees a closed pipe.
+        // Any other walker error is the real cause of the loader's "truncated".
+        (Err(_), Err(w)) if w.kind() != io::ErrorKind::BrokenPipe => {
+            Err(Error::io(format!("reading {}", dir.display()), w))
+        }
+        (loaded, _) => loaded,
+    }
 }
 
 /// An image ready to commit: its manifest bytes and names.

@@ -8,7 +8,14 @@ use std::io::{self, Write};
 
 use serde_json::{Value, json};
 
-use crate::digest::{Digest, HashingReader};
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+use std::sync::mpsc;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::reference::Reference;
 use crate::store::{Image, Store};
@@ -124,13 +131,23 @@ fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
     h
 }
 
+/// Bytes read, hashed and written at a time: large enough that each syscall moves a lot,
+/// small enough to stay in the CPU's cache between writing and hashing.
+const CHUNK: usize = 256 << 10;
+/// Chunks in flight between the copying thread and the hashing thread.
+const CHUNKS_IN_FLIGHT: usize = 4;
+
+/// Appends one blob as `blobs/sha256/<hex>`, hashing it on the way. Each chunk is read once
+/// into a buffer and written and hashed from there, so the cost is the two kernel copies and
+/// SHA-256; for a blob of several chunks, hashing runs on a thread of its own, beside the
+/// copying, so a save takes about as long as hashing alone.
 fn append_blob<W: Write>(
     store: &Store,
     tar: &mut tar::Builder<W>,
     digest: &Digest,
     image: &Image,
 ) -> Result<()> {
-    let file = store.open_blob(digest).map_err(|e| match e {
+    let mut file = store.open_blob(digest).map_err(|e| match e {
         Error::MissingBlob { digest, .. } => Error::MissingBlob {
             digest,
             what: format!("needed by image {}", image.display_name()),
@@ -139,15 +156,24 @@ fn append_blob<W: Write>(
     })?;
     let path = store.blob_path(digest);
     let size = file.metadata().at("reading", &path)?.len();
-    let mut reader = HashingReader::new(io::BufReader::with_capacity(1 << 20, file));
     let mut h = header(tar::EntryType::Regular, 0o644, size);
-    tar.append_data(
-        &mut h,
-        format!("blobs/sha256/{}", digest.hex()),
-        &mut reader,
-    )
-    .ctx(|| format!("writing blob {digest} to the archive"))?;
-    let (_, (actual, _)) = reader.finish();
+    h.set_path(format!("blobs/sha256/{}", digest.hex()))
+        .ctx(|| format!("naming blob {digest} in the archive"))?;
+    h.set_cksum();
+    let out = tar.get_mut();
+    out.write_all(h.as_bytes())
+        .ctx(|| format!("writing blob {digest} to the archive"))?;
+    let (actual, copied) = copy_hashed(&mut file, out, size, digest, &path)?;
+    if copied != size {
+        return Err(Error::SizeMismatch {
+            what: format!("blob {} (run `bale system check`)", path.display()),
+            expected: size,
+            actual: copied,
+        });
+    }
+    let padding = (512 - (size % 512) as usize) % 512;
+    out.write_all(&[0u8; 512][..padding])
+        .ctx(|| format!("writing blob {digest} to the archive"))?;
     if &actual != digest {
         return Err(Error::DigestMismatch {
             what: format!(
@@ -160,4 +186,137 @@ fn append_blob<W: Write>(
         });
     }
     Ok(())
+}
+
+/// Reads at most `size` bytes of `file` into `buf`: the header promised `size` bytes, and a
+/// blob that grew meanwhile must not corrupt the archive. Returns 0 at the end.
+fn read_chunk(file: &mut File, buf: &mut [u8], left: u64, path: &Path) -> Result<usize> {
+    let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+    if want == 0 {
+        return Ok(0);
+    }
+    loop {
+        match file.read(&mut buf[..want]) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r.at("reading", path),
+        }
+    }
+}
+
+/// Copies up to `size` bytes of `file` to `out`; returns their digest and how many there were.
+fn copy_hashed(
+    file: &mut File,
+    out: &mut impl Write,
+    size: u64,
+    digest: &Digest,
+    path: &Path,
+) -> Result<(Digest, u64)> {
+    let what = || format!("writing blob {digest} to the archive");
+    if size <= CHUNK as u64 {
+        let mut buf = vec![0u8; CHUNK];
+        let mut hasher = Sha256::new();
+        let mut copied = 0u64;
+        loop {
+            let n = read_chunk(file, &mut buf, size - copied, path)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            out.write_all(&buf[..n]).ctx(what)?;
+            copied += n as u64;
+        }
+        return Ok((Digest::from_sha256(hasher), copied));
+    }
+    std::thread::scope(|scope| {
+        let (to_hash, chunks) = mpsc::sync_channel::<(Vec<u8>, usize)>(CHUNKS_IN_FLIGHT);
+        let (give_back, free) = mpsc::channel::<Vec<u8>>();
+        for _ in 0..CHUNKS_IN_FLIGHT {
+            give_back
+                .send(vec![0u8; CHUNK])
+                .expect("the receiver is alive");
+        }
+        let hashing = scope.spawn(move || {
+            let mut hasher = Sha256::new();
+            for (buf, n) in chunks {
+                hasher.update(&buf[..n]);
+                // The copier may have stopped early; its buffers are not needed then.
+                let _ = give_back.send(buf);
+            }
+            hasher
+        });
+        let copied = (|| -> Result<u64> {
+            let mut copied = 0u64;
+            loop {
+                let Ok(mut buf) = free.recv() else {
+                    return Err(Error::invalid("save", "the hashing thread stopped"));
+                };
+                let n = read_chunk(file, &mut buf, size - copied, path)?;
+                if n == 0 {
+                    return Ok(copied);
+                }
+                out.write_all(&buf[..n]).ctx(what)?;
+                copied += n as u64;
+                if to_hash.send((buf, n)).is_err() {
+                    return Err(Error::invalid("save", "the hashing thread stopped"));
+                }
+            }
+        })();
+        // Ends the hashing thread's loop, whatever happened.
+        drop(to_hash);
+        let hasher = hashing
+            .join()
+            .map_err(|_| Error::invalid("save", "the hashing thread panicked"))?;
+        Ok((Digest::from_sha256(hasher), copied?))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ImageConfig, manifest};
+
+    #[test]
+    fn a_blob_changed_on_disk_fails_the_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let lease = store.lease().unwrap();
+        // Several chunks' worth, so the hash spans chunk boundaries.
+        let content: Vec<u8> = (0..CHUNK * 3 + 100).map(|i| (i % 251) as u8).collect();
+        let layer = lease.put_blob(&content, None).unwrap();
+        let mut config = ImageConfig::default();
+        config.rootfs.diff_ids.push(layer.clone());
+        let config = config.to_vec();
+        let config_digest = lease.put_blob(&config, None).unwrap();
+        let m = manifest::build(
+            (&config_digest, config.len() as u64),
+            &[(layer.clone(), content.len() as u64)],
+        );
+        let image = lease.commit_image(&m, &[]).unwrap();
+        drop(lease);
+        let items = [SaveItem {
+            image,
+            names: Vec::new(),
+        }];
+
+        let mut out = Vec::new();
+        save(&store, &items, &mut out).unwrap();
+        let mut archive = tar::Archive::new(&out[..]);
+        let found = archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap())
+            .find(|e| e.path().unwrap().ends_with(layer.hex()))
+            .map(|mut e| {
+                let mut bytes = Vec::new();
+                e.read_to_end(&mut bytes).unwrap();
+                bytes
+            });
+        assert_eq!(found.as_deref(), Some(&content[..]));
+
+        let mut damaged = content.clone();
+        damaged[CHUNK + 7] ^= 1;
+        std::fs::write(store.blob_path(&layer), &damaged).unwrap();
+        let err = save(&store, &items, &mut Vec::new()).unwrap_err();
+        assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+    }
 }

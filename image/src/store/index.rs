@@ -50,12 +50,15 @@ impl IndexEntry {
 
 impl StoreIndex {
     pub(super) fn parse(bytes: &[u8]) -> Result<StoreIndex, String> {
-        let index: ImageIndex = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        let mut index: ImageIndex = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
         for d in index.manifests() {
             Digest::try_from(d.digest()).map_err(|e| e.to_string())?;
         }
+        // The entries live in `list` alone; `index` keeps the document's other fields.
+        let list = index.manifests().clone();
+        index.set_manifests(Vec::new());
         Ok(StoreIndex {
-            list: index.manifests().clone(),
+            list,
             index,
             dirty: false,
             tagged: Vec::new(),
@@ -118,8 +121,7 @@ impl StoreIndex {
 
     /// The manifest a name points at.
     pub fn lookup(&self, reference: &Reference) -> Option<Digest> {
-        self.index
-            .manifests()
+        self.list
             .iter()
             .find(|d| canonical_name(d).as_ref() == Some(reference))
             .map(digest_of)
