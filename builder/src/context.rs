@@ -91,6 +91,8 @@ pub struct ContextHasher {
     cache_path: PathBuf,
     old: CacheFile,
     new: Mutex<CacheFile>,
+    /// Whether anything was learnt that the cache file lacks (a fresh hash, a changed result).
+    dirty: std::sync::atomic::AtomicBool,
     bytes_read: AtomicU64,
     files_read: AtomicU64,
 }
@@ -125,6 +127,7 @@ impl ContextHasher {
             }),
             bytes_read: AtomicU64::new(0),
             files_read: AtomicU64::new(0),
+            dirty: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -210,6 +213,9 @@ impl ContextHasher {
             .results
             .get(key)
             .and_then(|prev| first_change(prev, &per_path));
+        if self.old.results.get(key) != Some(&per_path) {
+            self.dirty.store(true, Ordering::Relaxed);
+        }
         let paths = per_path.len();
         self.lock().results.insert(key.to_string(), per_path);
         ContentDigest {
@@ -326,6 +332,7 @@ impl ContextHasher {
         let nanos = |t: (i64, i64)| i128::from(t.0) * 1_000_000_000 + i128::from(t.1);
         let racy = nanos(item.stat.ctime) > nanos(start) - RACY_WINDOW_NS;
         if !racy {
+            self.dirty.store(true, Ordering::Relaxed);
             self.lock().files.insert(key, (item.stat, digest.clone()));
         }
         Ok(digest)
@@ -333,7 +340,13 @@ impl ContextHasher {
 
     /// Writes the cache file (atomically: a temporary file renamed over it). Only the entries
     /// used since [`ContextHasher::open`] are kept, so the file does not grow without bound.
+    /// Nothing is written when nothing new was learnt.
     pub fn save(&self) -> Result<(), Error> {
+        // A rehash that learnt nothing leaves the file as it is: writing it would cost more than
+        // the whole check.
+        if !self.dirty.load(Ordering::Relaxed) && self.cache_path.exists() {
+            return Ok(());
+        }
         let data = {
             let mut new = self.lock();
             for (k, v) in &self.old.results {

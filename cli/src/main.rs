@@ -19,6 +19,11 @@ struct Cli {
 
 #[derive(clap::Subcommand, Debug)]
 enum Command {
+    /// Build an image from a Dockerfile
+    Build(Box<cmd::build::Args>),
+    /// Manage the build cache
+    #[command(subcommand)]
+    Builder(cmd::builder::BuilderCommand),
     /// Create a new image from a container's changes
     Commit(cmd::commit::Args),
     /// Manage containers
@@ -100,6 +105,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let g = &cli.globals;
     let result = match cli.command {
+        Command::Build(args) => cmd::build::run(*args, g),
+        Command::Builder(c) => cmd::builder::run(c, g),
         Command::Commit(args) => cmd::commit::run(args, g),
         Command::Container(args) => cmd::container::run(args, g),
         Command::Cp(args) => cmd::cp::run(args, g),

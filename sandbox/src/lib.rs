@@ -703,6 +703,7 @@ fn run(
             Op::Unlink(source),
         );
     }
+    let mut dev_made: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
     for m in &spec.mounts {
         if !m.target.starts_with('/') {
             return Err(Error::Spec(format!(
@@ -715,7 +716,32 @@ fn run(
                 let meta = fs::metadata(source)
                     .map_err(|e| Error::io(format!("mount source {}", source.display()), e))?;
                 let create = if meta.is_dir() { dir } else { Create::File };
-                let target = cleanup.root.resolve(&m.target, create)?;
+                let target = match m.target.strip_prefix("/dev/") {
+                    // /dev is a fresh tmpfs by the time extra mounts are made (BuildKit mounts a
+                    // RUN heredoc script under /dev/pipes/): the target is made inside it, never
+                    // in the rootfs, where the tmpfs would hide it.
+                    Some(rest) => {
+                        let parts: Vec<&str> = rest.split('/').filter(|c| !c.is_empty()).collect();
+                        let mut p = dev.clone();
+                        for (i, c) in parts.iter().enumerate() {
+                            p = p.join(c);
+                            let last = i + 1 == parts.len();
+                            if (i == 0 && matches!(*c, "pts" | "shm"))
+                                || !dev_made.insert(p.clone())
+                            {
+                                continue;
+                            }
+                            let op = if last && !meta.is_dir() {
+                                Op::Touch(cpath(&p)?)
+                            } else {
+                                Op::Mkdir(cpath(&p)?)
+                            };
+                            b.op(format!("creating {}", m.target), op);
+                        }
+                        p
+                    }
+                    None => cleanup.root.resolve(&m.target, create)?,
+                };
                 let src = fs::canonicalize(source)
                     .map_err(|e| Error::io(format!("mount source {}", source.display()), e))?;
                 b.mount(

@@ -2,7 +2,13 @@
 //! throwaway store, and asserts what a user would see.
 
 mod archive;
+mod build;
+mod build_copy;
+mod build_errors;
+mod build_flags;
+mod build_instructions;
 mod build_peer;
+mod build_util;
 mod conformance;
 mod containers;
 mod containers_changes;

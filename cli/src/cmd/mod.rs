@@ -2,6 +2,8 @@
 //! every command shares.
 
 pub mod batch;
+pub mod build;
+pub mod builder;
 pub mod commit;
 pub mod container;
 pub mod cp;

@@ -127,6 +127,8 @@ pub fn run_system(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
     let (lines, image_bytes) = prune_images(&store, args.all, &filters)?;
     print_images(&lines);
     let (entries, cache_bytes) = store.clear_build_cache()?;
+    // The layers only the cache records kept are garbage now.
+    let cache_bytes = cache_bytes + store.gc(true)?.map_or(0, |r| r.reclaimed());
     if !entries.is_empty() {
         println!("Deleted build cache objects:");
         for e in &entries {

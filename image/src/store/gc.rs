@@ -1,5 +1,5 @@
 //! Garbage collection: removes every blob no index entry reaches (through image indexes,
-//! manifests, configs and layers), and the metadata of images no longer listed. It runs only
+//! manifests, configs and layers) or build-cache record names, and the metadata of images no longer listed. It runs only
 //! when asked (by `rmi` and `prune`), holding the GC lock exclusively (so no writer has blobs in
 //! flight) and the index lock (so no name moves while it decides).
 
@@ -89,6 +89,9 @@ impl Store {
             .into_iter()
             .map(|e| e.digest)
             .collect();
+        // Layers the build cache records name are roots too: a cached step's layer outlives
+        // the images built with it, until `builder prune` removes the record.
+        todo.extend(self.cache_roots()?);
         while let Some(d) = todo.pop() {
             if !seen.insert(d.clone()) {
                 continue;

@@ -9,6 +9,7 @@
 //! ROOT/bale/gc-gate.lock       held by a waiting GC, so new leases queue behind it
 //! ROOT/bale/meta/images/<manifest hex>.json    per-image metadata (added, last tag time)
 //! ROOT/bale/meta/compressed/<diffID hex>.json  compressed forms of a layer seen on push/pull
+//! ROOT/bale/cache/records/<key>.json           build-cache records (GC roots), see `cache`
 //! ROOT/bale/tmp/<owner>.lock + <owner>/        one process's temporary files
 //! ```
 //!
@@ -23,6 +24,7 @@
 //!   longer locked (flock locks die with their process, pids can be reused).
 
 mod blob;
+mod cache;
 mod check;
 mod gc;
 mod index;
@@ -39,6 +41,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use oci_spec::image::{Descriptor, ImageManifest, MediaType};
 
 pub use blob::{BlobWriter, TempBlob};
+pub use cache::{CachePrune, CachePruned, CacheRecord, CachedLayer};
 pub use check::{CheckReport, Problem};
 pub use gc::GcReport;
 pub use index::{ANNOTATION_ALIAS, ANNOTATION_REF_NAME, IndexEntry, StoreIndex};

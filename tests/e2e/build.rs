@@ -1,0 +1,228 @@
+//! `bale build` end to end on the busybox base: the demo, multi-stage and `--target`, the
+//! cache (CACHED rebuilds with the same ID, touched and changed files, miss reasons), and
+//! reproducible builds with SOURCE_DATE_EPOCH across two stores.
+
+use std::fs;
+
+use crate::build_util::{BuildEnv, assert_all_cached, steps};
+use crate::util::{fixture, run_ok};
+
+#[test]
+fn demo_builds_runs_and_rebuilds_from_the_cache() {
+    let Some(b) = BuildEnv::new() else { return };
+    let ctx = fixture("demo");
+    let (id, progress) = b.build(&ctx, &["-t", "demo:1"]);
+    assert!(id.starts_with("sha256:"), "{id}");
+    assert!(
+        progress.contains("[build 4/4] RUN --mount=type=cache"),
+        "{progress}"
+    );
+    assert!(
+        progress.contains("naming to docker.io/library/demo:1"),
+        "{progress}"
+    );
+    let (again, progress) = b.build(&ctx, &["-t", "demo:1"]);
+    assert_eq!(again, id);
+    assert_all_cached(&progress);
+    let config = b.config(&id);
+    assert_eq!(
+        config["config"]["Cmd"],
+        serde_json::json!(["cat", "/app/out.txt"])
+    );
+    assert_eq!(config["config"]["WorkingDir"], "/app");
+    assert_eq!(
+        config["config"]["Labels"]["org.opencontainers.image.title"],
+        "bale demo"
+    );
+    let history: Vec<&str> = config["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["created_by"].as_str())
+        .collect();
+    assert!(
+        history.contains(&"COPY /src/out.txt /app/out.txt # buildkit"),
+        "{history:?}"
+    );
+    assert!(
+        history.contains(&"CMD [\"cat\" \"/app/out.txt\"]"),
+        "{history:?}"
+    );
+    if let Some(out) = b.podman_run(&id, &[]) {
+        assert_eq!(out, "hello from the demo\nbuilt by bale\n");
+    }
+}
+
+#[test]
+fn every_step_of_a_rebuild_is_cached_and_config_steps_keep_their_times() {
+    let Some(b) = BuildEnv::new() else { return };
+    let ctx = b.write_context(
+        "ctx",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox:local\nARG GREETING=hi\nENV WHO=world\nRUN echo \"$GREETING $WHO\" > /greeting\nLABEL a=b\nUSER app\nWORKDIR /home/app/work\nRUN touch made-by-app\nCMD [\"cat\", \"/greeting\"]\n",
+            ),
+        ],
+    );
+    let (id, first) = b.build(&ctx, &["-t", "greet"]);
+    assert!(
+        first.contains("cache miss: no earlier build of this step"),
+        "{first}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (again, progress) = b.build(&ctx, &[]);
+    assert_eq!(
+        again, id,
+        "a rebuild with nothing changed gives the same image ID"
+    );
+    assert_all_cached(&progress);
+    assert_eq!(steps(&progress).len(), 4);
+    if let Some(out) = b.podman_run(&id, &[]) {
+        assert_eq!(out, "hi world\n");
+    }
+    if let Some(out) = b.podman_run(
+        &id,
+        &[
+            "sh",
+            "-c",
+            "stat -c '%U %a' /home/app/work made-by-app; pwd",
+        ],
+    ) {
+        assert_eq!(out, "app 755\napp 644\n/home/app/work\n");
+    }
+    // A build argument reruns the RUN that sees it, and says so.
+    let (other, progress) = b.build(&ctx, &["--build-arg", "GREETING=hello"]);
+    assert_ne!(other, id);
+    assert!(
+        progress.contains(
+            "cache miss: build argument GREETING changed (GREETING=hi became GREETING=hello)"
+        ),
+        "{progress}"
+    );
+    if let Some(out) = b.podman_run(&other, &[]) {
+        assert_eq!(out, "hello world\n");
+    }
+}
+
+#[test]
+fn touching_a_file_keeps_the_cache_and_changing_one_reruns_from_its_first_use() {
+    let Some(b) = BuildEnv::new() else { return };
+    let ctx = b.write_context(
+        "ctx",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox:local\nRUN echo base > /base\nCOPY a.txt /a.txt\nRUN cat /a.txt > /copy-of-a\nCOPY b.txt /b.txt\nRUN cat /a.txt /b.txt > /both\n",
+            ),
+            ("a.txt", "a1\n"),
+            ("b.txt", "b1\n"),
+        ],
+    );
+    let (id, _) = b.build(&ctx, &[]);
+    // Touch: new times, same content.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let f = fs::File::options()
+        .write(true)
+        .open(ctx.join("a.txt"))
+        .unwrap();
+    f.set_modified(std::time::SystemTime::now()).unwrap();
+    drop(f);
+    let (again, progress) = b.build(&ctx, &[]);
+    assert_eq!(again, id);
+    assert_all_cached(&progress);
+
+    fs::write(ctx.join("b.txt"), "b2\n").unwrap();
+    let (changed, progress) = b.build(&ctx, &[]);
+    assert_ne!(changed, id);
+    let s = steps(&progress);
+    let cached: Vec<bool> = s.iter().map(|(_, c)| *c).collect();
+    assert_eq!(
+        cached,
+        vec![true, true, true, true, false, false],
+        "{progress}"
+    );
+    assert!(progress.contains("cache miss: b.txt changed"), "{progress}");
+    assert!(
+        progress.contains("cache miss: an earlier step or the base image changed"),
+        "{progress}"
+    );
+    if let Some(out) = b.podman_run(&changed, &["cat", "/both"]) {
+        assert_eq!(out, "a1\nb2\n");
+    }
+}
+
+#[test]
+fn target_builds_only_the_stages_it_needs_and_stages_run_in_parallel() {
+    let Some(b) = BuildEnv::new() else { return };
+    let ctx = b.write_context(
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox:local AS one\nRUN --mount=type=cache,id=rendezvous,target=/rv touch /rv/one && for i in $(seq 300); do [ -e /rv/two ] && echo one > /one && exit 0; sleep 0.1; done; exit 1\n\
+             FROM busybox:local AS two\nRUN --mount=type=cache,id=rendezvous,target=/rv touch /rv/two && for i in $(seq 300); do [ -e /rv/one ] && echo two > /two && exit 0; sleep 0.1; done; exit 1\n\
+             FROM busybox:local AS never\nRUN exit 9\n\
+             FROM busybox:local AS final\nCOPY --from=one /one /one\nCOPY --from=1 /two /two\nCMD cat /one /two\n\
+             FROM busybox:local AS last\nRUN exit 7\n",
+        )],
+    );
+    // Each RUN of the two independent stages waits for the other to start (through a shared
+    // cache mount): the build only finishes when they run at the same time.
+    let (id, progress) = b.build(&ctx, &["--target", "final", "-t", "t:final"]);
+    assert!(!progress.contains("[never"), "{progress}");
+    assert!(!progress.contains("[last"), "{progress}");
+    assert!(
+        progress.contains("[one 2/2] RUN --mount=type=cache,id=rendezvous"),
+        "{progress}"
+    );
+    assert!(
+        progress.contains("[final 3/3] COPY --from=1 /two /two"),
+        "{progress}"
+    );
+    if let Some(out) = b.podman_run(&id, &[]) {
+        assert_eq!(out, "one\ntwo\n");
+    }
+}
+
+#[test]
+fn source_date_epoch_gives_the_same_manifest_in_two_stores() {
+    let Some(a) = BuildEnv::new() else { return };
+    let Some(b) = BuildEnv::new() else { return };
+    // The same base in both stores.
+    let base = a.env.path("base.tar");
+    run_ok(a.env.bale(["save", "-o"]).arg(&base).arg("busybox:local"));
+    run_ok(b.env.bale(["load", "-i"]).arg(&base));
+    let text = "FROM busybox:local\nRUN mkdir -p /out && echo x > /out/x && touch /out/y\nCOPY f.txt /f.txt\nENV A=1\n";
+    let mut digests = Vec::new();
+    for env in [&a, &b] {
+        let ctx = env.write_context("ctx2", &[("Dockerfile", text), ("f.txt", "same\n")]);
+        let mut cmd = env.build_cmd(&ctx, &["-t", "repro:2"]);
+        cmd.env("SOURCE_DATE_EPOCH", "1700000000");
+        run_ok(&mut cmd);
+        let inspected = env.inspect("repro:2");
+        assert_eq!(inspected["Created"], "2023-11-14T22:13:20Z");
+        digests.push(inspected["RepoDigests"][0].as_str().unwrap().to_string());
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    assert_eq!(digests[0], digests[1]);
+}
+
+#[test]
+fn warnings_and_unused_build_args_are_reported() {
+    let Some(b) = BuildEnv::new() else { return };
+    let ctx = b.write_context(
+        "ctx",
+        &[("Dockerfile", "FROM busybox:local\nENV A=$UNDEFINED_X\n")],
+    );
+    let (_, progress) = b.build(&ctx, &["--build-arg", "NOBODY=1"]);
+    assert!(
+        progress.contains("[Warning] One or more build-args [NOBODY] were not consumed"),
+        "{progress}"
+    );
+    assert!(
+        progress.contains(
+            " 1 warning found:\n - UndefinedVar: Usage of undefined variable '$UNDEFINED_X' (line 2)\n"
+        ),
+        "{progress}"
+    );
+}
