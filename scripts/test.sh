@@ -8,3 +8,7 @@ cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+
+# The benchmark runner against buildah, once per case at tiny sizes with the debug binary just
+# built, so that it keeps working; the full benchmark (bench/run) is not part of the tests.
+BALE=target/debug/bale bench/run --smoke
