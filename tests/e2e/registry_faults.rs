@@ -249,7 +249,7 @@ fn pull_and_push_draw_live_layer_bars_on_a_terminal() {
     for word in [
         "Preparing",
         "Pushing [",
-        "MB/4.2",
+        "/4.2MB",
         "Pushed",
         "1: digest: sha256:",
     ] {
