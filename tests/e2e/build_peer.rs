@@ -307,8 +307,7 @@ peer! {
     cmd_before_entrypoint_image, cmd_before_entrypoint_runs => "cmd-before-entrypoint";
     cmd_inherited_image, cmd_inherited_runs => "cmd-inherited";
     config_image, config_runs => "config";
-    copy_chown_chmod_image, copy_chown_chmod_runs => "copy-chown-chmod",
-        image = "engine: COPY --chmod=640 file.txt /mode/ creates /mode with mode 0640; BuildKit creates missing destination directories 0755 and applies --chmod only to what it copies";
+    copy_chown_chmod_image, copy_chown_chmod_runs => "copy-chown-chmod";
     copy_from_image, copy_from_runs => "copy-from";
     copy_symlinks_image, copy_symlinks_runs => "copy-symlinks";
     copy_wildcards_image, copy_wildcards_runs => "copy-wildcards";
