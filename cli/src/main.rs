@@ -2,6 +2,8 @@
 
 mod cmd;
 mod format;
+mod output;
+mod progress;
 
 use std::process::ExitCode;
 

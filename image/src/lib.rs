@@ -9,6 +9,10 @@
 //! - [`archive`]: `save` (docker archive and OCI layout in one tar), `load` (docker archives old
 //!   and new, OCI layouts and archives, any compression) and `import` (a rootfs tarball).
 //! - [`compress`]: compression told by magic bytes, streamed decompression.
+//! - [`extract`]: a layer tar into a directory, whiteouts applied, nothing written outside it.
+//! - [`flatten`]: an image's layers merged into one tar of its final root filesystem.
+//! - [`export`]: `build --output` specs (buildx's grammar) and the exporters: OCI layout tar,
+//!   docker archive, rootfs tar, rootfs directory.
 //! - [`manifest`]: OCI manifests for uncompressed layers, media types.
 //!
 //! Rules every user of the store follows:
@@ -79,6 +83,9 @@ pub mod compress;
 pub mod config;
 pub mod digest;
 pub mod error;
+pub mod export;
+pub mod extract;
+pub mod flatten;
 pub mod manifest;
 pub mod reference;
 pub mod store;

@@ -7,6 +7,7 @@ mod build_copy;
 mod build_errors;
 mod build_flags;
 mod build_instructions;
+mod build_output;
 mod build_util;
 mod conformance;
 mod containers;

@@ -9,6 +9,9 @@ use std::process::ExitCode;
 use anyhow::{Context, anyhow, bail};
 use bale_builder::build::{BuildOptions, NamedContext, SecretSource, build};
 use bale_image::Reference;
+use bale_image::export::{Destination, OutputKind, OutputSpec};
+
+use crate::progress::{Mode, renderer};
 
 use super::Globals;
 
@@ -45,9 +48,21 @@ pub struct Args {
     /// Write the image ID to the file
     #[arg(long, value_name = "FILE")]
     iidfile: Option<PathBuf>,
-    /// Set type of progress output ("auto", "plain", "tty", "quiet")
-    #[arg(long, value_name = "MODE", default_value = "auto")]
-    progress: String,
+    /// Set type of progress output ("auto", "plain", "tty", "quiet"). Use plain to show
+    /// container output
+    #[arg(
+        long,
+        value_enum,
+        value_name = "MODE",
+        default_value = "auto",
+        env = "BUILDKIT_PROGRESS",
+        hide_possible_values = true
+    )]
+    progress: Mode,
+    /// Output destination (format: "type=local,dest=path"; types: image, docker, oci, tar,
+    /// local; "-o DIR" writes the rootfs into DIR, "-o -" a rootfs tar to STDOUT)
+    #[arg(short = 'o', long = "output", value_name = "SPEC")]
+    outputs: Vec<String>,
     /// Set the networking mode for the RUN instructions during build ("default", "none", "host")
     #[arg(long, value_name = "MODE", default_value = "default")]
     network: String,
@@ -163,6 +178,12 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    let mut outputs = args
+        .outputs
+        .iter()
+        .map(|o| o.parse::<OutputSpec>())
+        .collect::<Result<Vec<_>, _>>()?;
+    crate::output::check(&outputs)?;
     let store = globals.store()?;
     let stdin_dir;
     let (context, stdin_dockerfile) = if args.path == "-" {
@@ -287,13 +308,23 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
     }
     opts.registry = globals.registry_settings()?;
 
+    // As with buildx, -t names the image in the store only when an output keeps it there;
+    // archives record the tags instead.
+    if !outputs.is_empty() && !outputs.iter().any(OutputSpec::stores_image) {
+        opts.tags.clear();
+    }
+    for o in &mut outputs {
+        if matches!(o.kind, OutputKind::Oci | OutputKind::Docker) && o.names.is_empty() {
+            o.names = args.tags.clone();
+        }
+    }
     let mode = if args.quiet {
-        "quiet"
+        Mode::Quiet
     } else {
-        args.progress.as_str()
+        args.progress
     };
-    let renderer = Renderer::new(mode)?;
-    let result = build(&store, &opts, &renderer);
+    let renderer = renderer(mode, Box::new(std::io::stderr()));
+    let result = build(&store, &opts, &*renderer);
     renderer.finish();
     match result {
         Ok(built) => {
@@ -311,11 +342,15 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
                     eprintln!(" - {w}");
                 }
             }
+            crate::output::export(&store, &built.image, &outputs)?;
             if let Some(f) = &args.iidfile {
                 std::fs::write(f, built.image.id.to_string())
                     .with_context(|| format!("writing --iidfile {}", f.display()))?;
             }
-            if args.quiet {
+            let stdout_taken = outputs
+                .iter()
+                .any(|o| o.stream() == Some(Destination::Stdout));
+            if args.quiet && !stdout_taken {
                 println!("{}", built.image.id);
             }
             std::io::stdout().flush()?;
@@ -329,59 +364,5 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::FAILURE)
         }
-    }
-}
-
-/// Prints a build's events as BuildKit's plain progress does (`#3 [2/3] RUN make`, `#3 CACHED`,
-/// `#3 0.412 output`, `#3 DONE 0.5s`) on stderr; `quiet` prints nothing.
-struct Renderer {
-    quiet: bool,
-    out: std::sync::Mutex<std::io::Stderr>,
-}
-
-impl Renderer {
-    fn new(mode: &str) -> anyhow::Result<Renderer> {
-        let quiet = match mode {
-            "quiet" => true,
-            "auto" | "plain" | "tty" => false,
-            other => bail!("invalid --progress {other:?}: use auto, plain, tty or quiet"),
-        };
-        Ok(Renderer {
-            quiet,
-            out: std::sync::Mutex::new(std::io::stderr()),
-        })
-    }
-
-    fn finish(&self) {
-        let _ = self.out.lock().map(|mut o| o.flush());
-    }
-}
-
-impl bale_builder::progress::Progress for Renderer {
-    fn event(&self, event: bale_builder::progress::Event) {
-        use bale_builder::progress::Event;
-        if self.quiet {
-            return;
-        }
-        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = match event {
-            Event::Start { id, name } => writeln!(out, "#{id} {name}"),
-            Event::Status { id, message } => writeln!(out, "#{id} {message}"),
-            Event::Output {
-                id, elapsed, data, ..
-            } => {
-                let text = String::from_utf8_lossy(&data);
-                let mut r = Ok(());
-                for line in text.lines() {
-                    r = writeln!(out, "#{id} {:.3} {line}", elapsed.as_secs_f64());
-                }
-                r
-            }
-            Event::Cached { id } => writeln!(out, "#{id} CACHED\n"),
-            Event::Done { id, elapsed } => {
-                writeln!(out, "#{id} DONE {:.1}s\n", elapsed.as_secs_f64())
-            }
-            Event::Error { id, message } => writeln!(out, "#{id} ERROR: {message}\n"),
-        };
     }
 }

@@ -1,5 +1,6 @@
 //! `save`: one tar that is both a docker archive (`manifest.json`, `repositories`) and an OCI
-//! image layout (`oci-layout`, `index.json`, `blobs/sha256/`), as docker 25 and later write it.
+//! image layout (`oci-layout`, `index.json`, `blobs/sha256/`), as docker 25 and later write it;
+//! `save_oci`: the OCI layout alone, as BuildKit's `oci` exporter writes it.
 //! Blobs shared by several images are written once; every blob is streamed from the store and
 //! hashed on the way, so a corrupt blob fails the save instead of spreading.
 
@@ -29,8 +30,18 @@ pub struct SaveItem {
     pub names: Vec<Reference>,
 }
 
-/// Writes the archive of `items` to `out`.
+/// Writes the archive of `items` to `out`: an OCI layout and a docker archive in one tar.
 pub fn save(store: &Store, items: &[SaveItem], out: impl Write) -> Result<()> {
+    write_archive(store, items, out, true)
+}
+
+/// Writes an OCI image layout of `items` as a tar to `out`, without the docker archive's
+/// `manifest.json` and `repositories` (`build --output type=oci`).
+pub fn save_oci(store: &Store, items: &[SaveItem], out: impl Write) -> Result<()> {
+    write_archive(store, items, out, false)
+}
+
+fn write_archive(store: &Store, items: &[SaveItem], out: impl Write, docker: bool) -> Result<()> {
     let _lease = store.lease()?;
     let mut tar = tar::Builder::new(out);
     let mut written: HashSet<Digest> = HashSet::new();
@@ -95,15 +106,16 @@ pub fn save(store: &Store, items: &[SaveItem], out: impl Write) -> Result<()> {
         "mediaType": "application/vnd.oci.image.index.v1+json",
         "manifests": index_entries,
     });
-    let mut files: Vec<(&str, Vec<u8>)> = vec![
-        ("index.json", serde_json::to_vec(&index).expect("encodes")),
-        (
+    let mut files: Vec<(&str, Vec<u8>)> =
+        vec![("index.json", serde_json::to_vec(&index).expect("encodes"))];
+    if docker {
+        files.push((
             "manifest.json",
             serde_json::to_vec(&manifest_json).expect("encodes"),
-        ),
-        ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
-    ];
-    if !repositories.is_empty() {
+        ));
+    }
+    files.push(("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()));
+    if docker && !repositories.is_empty() {
         files.push((
             "repositories",
             serde_json::to_vec(&repositories).expect("encodes"),
