@@ -41,6 +41,8 @@ pub struct Rootfs {
     /// An index of it as it is now, when one was taken since the last change (saves the walk
     /// before a RUN that follows a RUN).
     pub snapshot: Option<Snapshot>,
+    /// Where it goes when dropped, to be removed off the build's critical path.
+    trash: PathBuf,
 }
 
 impl Rootfs {
@@ -53,6 +55,7 @@ impl Rootfs {
             dir,
             applied: 0,
             snapshot: None,
+            trash: trash_dir(store),
         };
         r.update(store, layers)?;
         Ok(r)
@@ -71,7 +74,50 @@ impl Rootfs {
 
 impl Drop for Rootfs {
     fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
+        // Removing tens of thousands of files can take longer than the build did on a busy
+        // disk: the tree is moved aside and removed by [`empty_trash`] in the background.
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let aside = self.trash.join(format!("{}-{n}", std::process::id()));
+        let moved =
+            fs::create_dir_all(&self.trash).is_ok() && fs::rename(&self.dir, &aside).is_ok();
+        if !moved {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Where dropped rootfs trees wait to be removed (`ROOT/bale/trash`).
+pub fn trash_dir(store: &Store) -> PathBuf {
+    store.root().join("bale").join("trash")
+}
+
+/// Removes what waits in the trash in a detached process of its own group (so it neither
+/// delays the build's exit nor dies with a Ctrl-C meant for the next command); whatever it
+/// leaves, a later build's call removes.
+pub fn empty_trash(store: &Store) {
+    use std::os::unix::process::CommandExt;
+    let trash = trash_dir(store);
+    let Ok(entries) = fs::read_dir(&trash) else {
+        return;
+    };
+    let paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    if paths.is_empty() {
+        return;
+    }
+    let spawned = std::process::Command::new("rm")
+        .arg("-rf")
+        .arg("--")
+        .args(&paths)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn();
+    if spawned.is_err() {
+        for p in paths {
+            let _ = fs::remove_dir_all(p);
+        }
     }
 }
 

@@ -343,6 +343,13 @@ pub fn display(sh: &Shared, ins: &Instruction) -> String {
 
 /// Builds the image the options describe and commits it under the `-t` names.
 pub fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress) -> BuildResult<Built> {
+    let result = build_stages(store, opts, progress);
+    // Every rootfs of the build was moved to the trash when its owner was dropped.
+    fs::empty_trash(store);
+    result
+}
+
+fn build_stages(store: &Store, opts: &BuildOptions, progress: &dyn Progress) -> BuildResult<Built> {
     let _interrupts = bale_sandbox::install_interrupt_handler()
         .map_err(|e| BuildError::new(format!("installing the interrupt handler: {e}")))?;
     let started = Instant::now();
@@ -497,6 +504,7 @@ pub fn build(store: &Store, opts: &BuildOptions, progress: &dyn Progress) -> Bui
         .wait_stage(sh.plan.target)
         .ok_or_else(|| BuildError::new("the target stage did not finish"))?;
     let image = export(&sh, &target)?;
+    drop(target);
     Ok(Built {
         image,
         unused_build_args: sh.global.unused_build_args(),

@@ -10,6 +10,7 @@
 //! ROOT/bale/meta/images/<manifest hex>.json    per-image metadata (added, last tag time)
 //! ROOT/bale/meta/compressed/<diffID hex>.json  compressed forms of a layer seen on push/pull
 //! ROOT/bale/cache/records/<key>.json           build-cache records (GC roots), see `cache`
+//! ROOT/bale/trash/                             rootfs trees a build dropped, removed in the background
 //! ROOT/bale/tmp/<owner>.lock + <owner>/        one process's temporary files
 //! ```
 //!

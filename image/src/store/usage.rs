@@ -28,7 +28,8 @@ pub struct DiskUsage {
     pub images: Vec<ImageUsage>,
     /// Bytes of the configs and layers of all images, each blob counted once.
     pub images_size: u64,
-    /// Entries and bytes of the build cache folder (`bale/cache`).
+    /// Build-cache entries (cached steps and cache mounts) and the bytes of its folder
+    /// (`bale/cache`).
     pub build_cache: (usize, u64),
     /// Entries and bytes of the volumes folder (`bale/volumes`).
     pub volumes: (usize, u64),
@@ -83,7 +84,14 @@ impl Store {
         Ok(DiskUsage {
             images: usage,
             images_size: sizes.values().sum(),
-            build_cache: folder_usage(&self.bale_dir().join("cache")),
+            build_cache: {
+                // Entries are the cached steps and the cache mounts, as docker counts records;
+                // the size is the whole folder.
+                let dir = self.bale_dir().join("cache");
+                let entries =
+                    folder_usage(&dir.join("records")).0 + folder_usage(&dir.join("mounts")).0;
+                (entries, folder_usage(&dir).1)
+            },
             volumes: folder_usage(&self.bale_dir().join("volumes")),
         })
     }
