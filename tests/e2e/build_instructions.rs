@@ -83,7 +83,7 @@ fn config_instructions_onbuild_and_the_cmd_entrypoint_rules() {
     );
     assert_eq!(conf["Cmd"], json!(["inherited"]));
     let h = history(&c);
-    let ours: Vec<(String, bool)> = h[h.len() - 14..].to_vec();
+    let ours: Vec<(String, bool)> = h[h.len() - 13..].to_vec();
     let expected = [
         ("LABEL version=1 description=a b", true),
         ("MAINTAINER someone@example.com", true),
@@ -105,10 +105,7 @@ fn config_instructions_onbuild_and_the_cmd_entrypoint_rules() {
         ("ARG MODE=fast", true),
         ("USER app", true),
         ("WORKDIR /home/app/w", false),
-        (
-            "ONBUILD RUN echo triggered by $APP > /home/app/w/onbuild",
-            true,
-        ),
+        // ONBUILD writes no history entry: BuildKit only records the trigger in the config.
         ("CMD [\"inherited\"]", true),
     ];
     assert_eq!(ours.len() - 1, expected.len());

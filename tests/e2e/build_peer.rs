@@ -318,11 +318,9 @@ peer! {
     healthcheck_image, healthcheck_runs => "healthcheck";
     healthcheck_none_image, healthcheck_none_runs => "healthcheck-none";
     multistage_target_image, multistage_target_runs => "multistage-target";
-    onbuild_image, onbuild_runs => "onbuild",
-        image = "engine: each ONBUILD writes a history entry; BuildKit's dispatchOnbuild writes none";
+    onbuild_image, onbuild_runs => "onbuild";
     run_forms_image, run_forms_runs => "run-forms";
-    scratch_image, scratch_runs => "scratch",
-        image = "engine: FROM scratch leaves WorkingDir empty; BuildKit's empty image config has WorkingDir /";
+    scratch_image, scratch_runs => "scratch";
     shell_image, shell_runs => "shell";
     user_workdir_image, user_workdir_runs => "user-workdir";
     whiteouts_image, whiteouts_runs => "whiteouts";

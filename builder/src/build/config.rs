@@ -250,7 +250,8 @@ pub fn apply(ins: &Instruction, config: &mut ImageConfig, cmd_set: bool) -> Buil
                 .on_build
                 .get_or_insert_with(Vec::new)
                 .push(o.expression.clone());
-            out.created_by = format!("ONBUILD {}", o.expression);
+            // BuildKit's dispatchOnbuild only records the trigger: ONBUILD writes no history
+            // entry, so `created_by` stays empty and the stage skips the entry.
         }
         other => {
             return Err(BuildError::at(

@@ -59,7 +59,8 @@ fn is_step(ins: &Instruction) -> bool {
     )
 }
 
-/// The config of an image built from scratch: the host platform and docker's default PATH.
+/// The config of an image built from scratch, as BuildKit's empty image: the host platform,
+/// docker's default PATH and `/` as the working directory.
 fn scratch_config() -> ImageConfig {
     let (os, arch) = bale_image::archive::host_platform();
     ImageConfig {
@@ -67,6 +68,7 @@ fn scratch_config() -> ImageConfig {
         os: os.to_string(),
         config: Some(ContainerConfig {
             env: Some(vec![format!("PATH={}", bale_sandbox::DEFAULT_PATH)]),
+            working_dir: Some("/".to_string()),
             ..Default::default()
         }),
         ..Default::default()
@@ -306,13 +308,15 @@ pub fn run_stage(sh: &Shared, idx: usize) -> BuildResult<StageOutput> {
                 changed_config = Some(format!("{shown} (line {})", pos.line));
             }
             sh.notes.record(&note_id, &parts);
-            config.history.push(History {
-                created: Some(created.clone()),
-                created_by: Some(created_by),
-                comment: Some(HISTORY_COMMENT.to_string()),
-                empty_layer: true,
-                ..Default::default()
-            });
+            if !matches!(expanded, Instruction::Onbuild(_)) {
+                config.history.push(History {
+                    created: Some(created.clone()),
+                    created_by: Some(created_by),
+                    comment: Some(HISTORY_COMMENT.to_string()),
+                    empty_layer: true,
+                    ..Default::default()
+                });
+            }
             last_created = Some(created);
             key = new_key;
             continue;
