@@ -390,7 +390,13 @@ fn pause_top_rename_inspect_prune_and_df() {
     assert!(out.status.success());
     wait_for("the kill", || state(&env, &id)["Status"] == "exited");
     assert_eq!(state(&env, &id)["ExitCode"], 143);
-    run_ok(&mut env.bale(["rm", "boss"]));
+    // `system prune` removes stopped containers first, as docker's does.
+    let pruned = run_ok(&mut env.bale(["system", "prune", "-f"]));
+    assert!(
+        pruned.starts_with(&format!("Deleted Containers:\n{id}\n")),
+        "{pruned}"
+    );
+    assert_eq!(run_ok(&mut env.bale(["ps", "-a", "-q"])), "");
     assert!(
         !std::path::PathBuf::from("/sys/fs/cgroup/freezer/bale")
             .join(&id)

@@ -531,7 +531,7 @@ fn system_prune_removes_images_and_the_build_cache() {
     let (prompt, body) = out.split_once("[y/N] ").unwrap();
     assert_eq!(
         prompt,
-        "WARNING! This will remove:\n  - all images without at least one container associated to them\n  - all build cache\n\nAre you sure you want to continue? "
+        "WARNING! This will remove:\n  - all stopped containers\n  - all images without at least one container associated to them\n  - all build cache\n\nAre you sure you want to continue? "
     );
     assert!(body.starts_with(&format!(
         "Deleted Images:\nuntagged: busybox:latest\ndeleted: {id}\n\nDeleted build cache objects:\nentry1\n\nTotal reclaimed space: "

@@ -114,13 +114,22 @@ fn prune(args: PruneArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     if !args.force && !confirm("WARNING! This will remove all stopped containers.")? {
         return Ok(ExitCode::SUCCESS);
     }
+    let store = globals.store()?;
+    let reclaimed = prune_stopped(&store, &filters)?;
+    println!("Total reclaimed space: {}", human_size(reclaimed));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Removes every stopped container that `filters` (`until=`, `label=`) select, prints docker's
+/// `Deleted Containers:` block when any went, and returns the space their changes took. Used
+/// by `container prune` and `system prune`.
+pub fn prune_stopped(store: &bale_image::Store, filters: &Filters) -> anyhow::Result<u64> {
     let now = SystemTime::now();
     let mut until = Vec::new();
     for u in filters.get("until") {
         until.push(parse_timestamp(u, now)?);
     }
-    let store = globals.store()?;
-    let containers = Containers::open(&store)?;
+    let containers = Containers::open(store)?;
     let mut deleted = Vec::new();
     let mut reclaimed = 0;
     for c in containers.list()? {
@@ -141,7 +150,7 @@ fn prune(args: PruneArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
             Err(_) => continue,
         }
     }
-    bale_container::prune_rootfs_caches(&store)?;
+    bale_container::prune_rootfs_caches(store)?;
     if !deleted.is_empty() {
         println!("Deleted Containers:");
         for id in &deleted {
@@ -149,6 +158,5 @@ fn prune(args: PruneArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
         }
         println!();
     }
-    println!("Total reclaimed space: {}", human_size(reclaimed));
-    Ok(ExitCode::SUCCESS)
+    Ok(reclaimed)
 }

@@ -119,11 +119,13 @@ pub fn run_system(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
     let store = globals.store()?;
     if !args.force
         && !confirm(&format!(
-            "WARNING! This will remove:\n  - {images}\n  - {cache}\n"
+            "WARNING! This will remove:\n  - all stopped containers\n  - {images}\n  - {cache}\n"
         ))?
     {
         return Ok(ExitCode::SUCCESS);
     }
+    // Containers first, as docker does: the images they held may then go too.
+    let container_bytes = super::container::prune_stopped(&store, &filters)?;
     let (lines, image_bytes) = prune_images(&store, args.all, &filters)?;
     print_images(&lines);
     let (entries, cache_bytes) = store.clear_build_cache()?;
@@ -138,7 +140,7 @@ pub fn run_system(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
     }
     println!(
         "Total reclaimed space: {}",
-        human_size(image_bytes + cache_bytes)
+        human_size(container_bytes + image_bytes + cache_bytes)
     );
     Ok(ExitCode::SUCCESS)
 }
