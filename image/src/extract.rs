@@ -88,21 +88,28 @@ fn refuse(path: &[u8], reason: &str) -> Error {
 
 /// Cleans an entry path: `./` prefixes and a trailing `/` go; absolute paths and `..` are refused.
 fn clean_path(raw: &[u8]) -> Result<Vec<u8>, Error> {
+    clean_entry_path(raw).map_err(|reason| refuse(raw, reason))
+}
+
+/// A layer entry's path without `./` prefixes and trailing `/`, or why it is refused (an
+/// absolute path, or `..`). Shared by extraction and flattening, which must agree on names.
+pub(crate) fn clean_entry_path(raw: &[u8]) -> std::result::Result<Vec<u8>, &'static str> {
     if raw.starts_with(b"/") {
-        return Err(refuse(raw, "absolute paths are not allowed in a layer"));
+        return Err("absolute paths are not allowed in a layer");
     }
     let mut parts: Vec<&[u8]> = Vec::new();
     for c in raw.split(|&b| b == b'/') {
         match c {
             b"" | b"." => {}
-            b".." => return Err(refuse(raw, "`..` would leave the rootfs")),
+            b".." => return Err("`..` would leave the rootfs"),
             c => parts.push(c),
         }
     }
     Ok(parts.join(&b'/'))
 }
 
-fn split_parent(path: &[u8]) -> (&[u8], &[u8]) {
+/// A path's parent and last component (the parent is empty at the top).
+pub(crate) fn split_parent(path: &[u8]) -> (&[u8], &[u8]) {
     match path.iter().rposition(|&b| b == b'/') {
         Some(i) => (&path[..i], &path[i + 1..]),
         None => (b"", path),

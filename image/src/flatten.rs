@@ -25,6 +25,7 @@ use tar::{EntryType, Header};
 use crate::compress::{Compression, decompress};
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
+use crate::extract::{clean_entry_path, split_parent};
 use crate::store::{Image, Store};
 
 /// How many symlinks one path may pass through, as Linux allows.
@@ -209,25 +210,7 @@ fn invalid(raw: &[u8], reason: &str) -> PassError {
 
 /// An entry path without `./` prefixes and trailing `/`; absolute paths and `..` are refused.
 fn clean(raw: &[u8]) -> std::result::Result<Vec<u8>, PassError> {
-    if raw.starts_with(b"/") {
-        return Err(invalid(raw, "absolute paths are not allowed in a layer"));
-    }
-    let mut parts: Vec<&[u8]> = Vec::new();
-    for c in raw.split(|&b| b == b'/') {
-        match c {
-            b"" | b"." => {}
-            b".." => return Err(invalid(raw, "`..` would leave the rootfs")),
-            c => parts.push(c),
-        }
-    }
-    Ok(parts.join(&b'/'))
-}
-
-fn split_parent(path: &[u8]) -> (&[u8], &[u8]) {
-    match path.iter().rposition(|&b| b == b'/') {
-        Some(i) => (&path[..i], &path[i + 1..]),
-        None => (b"", path),
-    }
+    clean_entry_path(raw).map_err(|reason| invalid(raw, reason))
 }
 
 fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {

@@ -19,7 +19,7 @@ use bale_parser::instruction::{Copy, Source as CopySource};
 
 use super::error::{BuildError, BuildResult};
 use super::fs::{IndexKind, LayerIndex, user_files};
-use super::plan::{Source, resolve_source};
+use super::plan::Source;
 use super::stage::StageFs;
 use super::{NamedContext, Shared};
 use crate::copy::{
@@ -46,27 +46,6 @@ pub fn history_text(c: &Copy, add: bool) -> String {
     s.push(' ');
     s.push_str(&c.dest.value);
     s
-}
-
-fn from_source(sh: &Shared, from: &str) -> Source {
-    let names = sh
-        .plan
-        .stages
-        .iter()
-        .filter_map(|s| {
-            s.stage
-                .name
-                .as_ref()
-                .map(|n| (n.value.to_ascii_lowercase(), s.stage.index))
-        })
-        .collect();
-    let contexts = sh
-        .opts
-        .build_contexts
-        .keys()
-        .map(|k| (k.clone(), ()))
-        .collect();
-    resolve_source(from, &names, sh.plan.stages.len(), &contexts)
 }
 
 /// A stage's filesystem as its layers' headers describe it, for planning a COPY without a
@@ -102,30 +81,28 @@ impl Dest for IndexDest<'_> {
 
 /// Where a COPY's sources are read from, materialising a stage or an image when needed.
 fn source_root(sh: &Shared, c: &Copy) -> BuildResult<SourceRoot> {
-    Ok(
-        match c.from.as_ref().map(|f| (f, from_source(sh, &f.value))) {
-            None => SourceRoot::context(&sh.context, sh.ignore.clone())?,
-            Some((f, Source::Stage(i))) => {
-                let Some(out) = sh.wait_stage(i) else {
-                    return Err(BuildError::new(""));
-                };
-                SourceRoot::stage(&sh.stage_dir(&out)?, &f.value)?
+    Ok(match c.from.as_ref().map(|f| (f, sh.source(&f.value))) {
+        None => SourceRoot::context(&sh.context, sh.ignore.clone())?,
+        Some((f, Source::Stage(i))) => {
+            let Some(out) = sh.wait_stage(i) else {
+                return Err(BuildError::new(""));
+            };
+            SourceRoot::stage(&sh.stage_dir(&out)?, &f.value)?
+        }
+        Some((f, Source::Image(r))) => {
+            let img = sh.source_image(&r)?;
+            SourceRoot::image(&sh.image_rootfs(&img)?.dir, &f.value)?
+        }
+        Some((f, Source::Context(name))) => match &sh.opts.build_contexts[&name] {
+            NamedContext::Dir(d) => {
+                SourceRoot::context(d, crate::dockerignore::Dockerignore::default())?
             }
-            Some((f, Source::Image(r))) => {
-                let img = sh.source_image(&r)?;
+            NamedContext::Image(r) => {
+                let img = sh.image(r)?;
                 SourceRoot::image(&sh.image_rootfs(&img)?.dir, &f.value)?
             }
-            Some((f, Source::Context(name))) => match &sh.opts.build_contexts[&name] {
-                NamedContext::Dir(d) => {
-                    SourceRoot::context(d, crate::dockerignore::Dockerignore::default())?
-                }
-                NamedContext::Image(r) => {
-                    let img = sh.image(r)?;
-                    SourceRoot::image(&sh.image_rootfs(&img)?.dir, &f.value)?
-                }
-            },
         },
-    )
+    })
 }
 
 fn request(sh: &Shared, c: &Copy, add: bool, workdir: &str) -> BuildResult<CopyRequest> {
@@ -142,7 +119,7 @@ pub fn content_key(
     note_id: &str,
     workdir: &str,
 ) -> BuildResult<(String, Option<String>)> {
-    let from_other = match c.from.as_ref().map(|f| from_source(sh, &f.value)) {
+    let from_other = match c.from.as_ref().map(|f| sh.source(&f.value)) {
         None => None,
         Some(Source::Stage(i)) => {
             let Some(out) = sh.wait_stage(i) else {

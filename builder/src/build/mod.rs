@@ -202,6 +202,29 @@ pub struct Shared<'a> {
 }
 
 impl Shared<'_> {
+    /// What a `--from` word (of COPY or of a RUN mount) names: a stage by name or index, a
+    /// named build context, or an image.
+    pub fn source(&self, from: &str) -> plan::Source {
+        let names = self
+            .plan
+            .stages
+            .iter()
+            .filter_map(|s| {
+                s.stage
+                    .name
+                    .as_ref()
+                    .map(|n| (n.value.to_ascii_lowercase(), s.stage.index))
+            })
+            .collect();
+        let contexts = self
+            .opts
+            .build_contexts
+            .keys()
+            .map(|k| (k.clone(), ()))
+            .collect();
+        plan::resolve_source(from, &names, self.plan.stages.len(), &contexts)
+    }
+
     /// A new vertex number, and its Start event.
     pub fn start(&self, name: String) -> usize {
         let id = self.next_vertex.fetch_add(1, Ordering::Relaxed) + 1;

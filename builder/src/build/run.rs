@@ -20,7 +20,7 @@ use bale_sandbox::{Mount, MountKind, Sandbox, SandboxSpec, Stream};
 
 use super::config::shell_of;
 use super::error::{BuildError, BuildResult};
-use super::plan::{Source, resolve_source};
+use super::plan::Source;
 use super::stage::{StageFs, chomp};
 use super::{SecretSource, Shared};
 use crate::layer::write_layer_from_diff;
@@ -126,7 +126,7 @@ pub fn mount_content(
             continue;
         }
         let src = m.source.clone().unwrap_or_else(|| ".".to_string());
-        match m.from.as_deref().map(|f| source_of(sh, f)) {
+        match m.from.as_deref().map(|f| sh.source(f)) {
             None => {
                 let d = sh
                     .hasher
@@ -156,27 +156,6 @@ pub fn mount_content(
         }
     }
     Ok(((!parts.is_empty()).then(|| parts.join("\n")), change))
-}
-
-fn source_of(sh: &Shared, from: &str) -> Source {
-    let names = sh
-        .plan
-        .stages
-        .iter()
-        .filter_map(|s| {
-            s.stage
-                .name
-                .as_ref()
-                .map(|n| (n.value.to_ascii_lowercase(), s.stage.index))
-        })
-        .collect();
-    let contexts = sh
-        .opts
-        .build_contexts
-        .keys()
-        .map(|k| (k.clone(), ()))
-        .collect();
-    resolve_source(from, &names, sh.plan.stages.len(), &contexts)
 }
 
 /// Things that must live until the command has exited: cache-mount locks, temporary copies.
@@ -343,7 +322,7 @@ fn prepare_mounts(
             MountType::Bind => {
                 let src = m.source.clone().unwrap_or_else(|| ".".to_string());
                 let target = target(None)?;
-                let root = match m.from.as_deref().map(|f| source_of(sh, f)) {
+                let root = match m.from.as_deref().map(|f| sh.source(f)) {
                     None => sh.context.clone(),
                     Some(Source::Stage(i)) => {
                         let Some(o) = sh.wait_stage(i) else {
