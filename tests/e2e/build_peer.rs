@@ -281,19 +281,16 @@ fn check(name: &str, part: Part) {
 }
 
 /// Two tests per fixture: the first compares the image with `expected.txt`, the second runs it
-/// and rebuilds it. `image = "..."` or `runs = "..."` marks one that fails for a known reason.
+/// and rebuilds it.
 macro_rules! peer {
-    ($($image:ident, $runs:ident => $name:literal
-        $(, image = $why_image:literal)? $(, runs = $why_runs:literal)?;)*) => {
+    ($($image:ident, $runs:ident => $name:literal;)*) => {
         $(
             #[test]
-            $(#[ignore = $why_image])?
             fn $image() {
                 check($name, Part::Image);
             }
 
             #[test]
-            $(#[ignore = $why_runs])?
             fn $runs() {
                 check($name, Part::Behaviour);
             }
