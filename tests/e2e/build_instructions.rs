@@ -259,3 +259,32 @@ fn run_mounts_bring_nothing_into_the_layer() {
     // None of the mount points or their content is in the image.
     assert_eq!(lines[8], "4", "ls reports four missing paths: {out}");
 }
+
+#[test]
+fn a_context_bind_mount_leaves_out_what_dockerignore_ignores() {
+    let Some(b) = BuildEnv::new() else { return };
+    let ctx = b.write_context(
+        "ctx",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox:local\n\
+                 RUN --mount=type=bind,target=/ctx cd /ctx && find . -type f | sort > /seen\n\
+                 RUN --mount=type=bind,source=logs,target=/logs,rw ls /logs > /seen-logs\n",
+            ),
+            (".dockerignore", "secret.txt\nlogs\n!logs/keep.log\n"),
+            ("app.txt", "a\n"),
+            ("secret.txt", "s\n"),
+            ("logs/debug.log", "d\n"),
+            ("logs/keep.log", "k\n"),
+        ],
+    );
+    let (id, _) = b.build(&ctx, &[]);
+    let Some(out) = b.podman_run(&id, &["cat", "/seen", "/seen-logs"]) else {
+        return;
+    };
+    assert_eq!(
+        out, "./.dockerignore\n./Dockerfile\n./app.txt\n./logs/keep.log\nkeep.log\n",
+        "{out}"
+    );
+}

@@ -23,6 +23,7 @@ use super::error::{BuildError, BuildResult};
 use super::plan::Source;
 use super::stage::{StageFs, chomp};
 use super::{SecretSource, Shared};
+use crate::dockerignore::Dockerignore;
 use crate::layer::write_layer_from_diff;
 use crate::progress::{self, Event};
 use crate::snapshot::{Snapshot, diff};
@@ -197,6 +198,38 @@ fn copy_tree(from: &Path, to: &Path) -> BuildResult<()> {
     Ok(())
 }
 
+/// Removes from `dir`, a copy of the context's `prefix` (`.` for its root), every entry
+/// `ignore` leaves out of the context; an excluded directory stays only for what an exception
+/// re-includes below it.
+fn drop_ignored(dir: &Path, prefix: &str, ignore: &Dockerignore) -> BuildResult<()> {
+    let io = |e: std::io::Error| BuildError::new(format!("filtering a --mount source: {e}"));
+    for entry in fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let rel = if prefix == "." || prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let path = entry.path();
+        let excluded = ignore.is_excluded(&rel);
+        if entry.file_type().map_err(io)?.is_dir() {
+            if excluded && !ignore.may_reinclude_below() {
+                fs::remove_dir_all(&path).map_err(io)?;
+                continue;
+            }
+            drop_ignored(&path, &rel, ignore)?;
+            if excluded && fs::read_dir(&path).map_err(io)?.next().is_none() {
+                fs::remove_dir(&path).map_err(io)?;
+            }
+        } else if excluded {
+            fs::remove_file(&path).map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
 /// The host path under `root` that `rel` names, refusing paths that leave it.
 fn inside(root: &Path, rel: &str, what: &str) -> BuildResult<PathBuf> {
     let mut parts = Vec::new();
@@ -344,11 +377,17 @@ fn prepare_mounts(
                 };
                 let mut source =
                     inside(&root, &src, "--mount source").map_err(|e| e.or_at(spec.raw.pos))?;
-                if !m.readonly {
+                // The context a RUN sees is the one COPY sees: what .dockerignore leaves out is
+                // not there, so an ignored context goes through a filtered copy.
+                let filtered = m.from.is_none() && !sh.ignore.is_empty();
+                if !m.readonly || filtered {
                     // Writes to a bind mount are thrown away, as BuildKit does: they go to a copy.
                     let t = sh.store.temp_path("bind-mount")?;
                     copy_tree(&source, &t)?;
                     held.temp.push(t.clone());
+                    if filtered && t.is_dir() {
+                        drop_ignored(&t, &crate::dockerignore::clean(&src), &sh.ignore)?;
+                    }
                     source = t;
                 }
                 out.push(Mount {
