@@ -4,14 +4,16 @@
 
 use std::fs;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::store::listing;
-use crate::util::{Env, busybox_rootfs_tar, have, import_busybox, run_fail, run_ok, skip};
+use crate::util::{
+    Env, busybox_rootfs_tar, have, import_busybox, podman, registries_conf, run_fail, run_ok, skip,
+};
 
 fn sha(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
@@ -59,18 +61,6 @@ fn digests(root: &Path, full: &str) -> (String, Vec<String>) {
         manifest["config"]["digest"].as_str().unwrap().to_string(),
         layers,
     )
-}
-
-fn registries_conf(env: &Env) -> PathBuf {
-    let path = env.path("registries.conf");
-    fs::write(
-        &path,
-        "unqualified-search-registries = []\n\
-         [[registry]]\nlocation = \"docker.io\"\nblocked = true\n\
-         [[registry]]\nlocation = \"quay.io\"\nblocked = true\n",
-    )
-    .unwrap();
-    path
 }
 
 /// `skopeo` with the public registries blocked, so it can reach only 127.0.0.1.
@@ -152,26 +142,7 @@ fn saved_archive_loads_and_runs_in_podman_and_validates_with_skopeo_and_oci_imag
             .arg(format!("oci:{}:x", oci.display())),
     );
 
-    let p = |args: &[&str]| {
-        let mut c = Command::new("podman");
-        c.env("CONTAINERS_REGISTRIES_CONF", registries_conf(&env))
-            .arg("--root")
-            .arg(env.path("podman-root"))
-            .arg("--runroot")
-            .arg(env.path("podman-runroot"))
-            .args([
-                "--storage-driver",
-                "vfs",
-                "--runtime",
-                "runc",
-                "--cgroup-manager",
-                "cgroupfs",
-                "--events-backend",
-                "file",
-            ])
-            .args(args);
-        c
-    };
+    let p = |args: &[&str]| podman(&env, args);
     let out = run_ok(&mut p(&["load", "-i", archive.to_str().unwrap()]));
     assert!(
         out.contains("Loaded image: localhost/busybox:latest"),

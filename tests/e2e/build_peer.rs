@@ -14,7 +14,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::util::{Env, fixture, have, import_busybox, is_root, run, run_ok, skip};
+use crate::util::{Env, fixture, have, import_busybox, is_root, podman, run, run_ok, skip};
 
 /// Files of a fixture folder that are goldens or build settings, not build context.
 const NOT_CONTEXT: &[&str] = &[
@@ -138,37 +138,6 @@ fn uncached_steps(log: &str) -> Vec<String> {
         .filter(|(id, _)| !log.lines().any(|l| l == format!("#{id} CACHED")))
         .map(|(_, name)| name)
         .collect()
-}
-
-fn podman(env: &Env, args: &[&str]) -> Command {
-    let conf = env.path("registries.conf");
-    if !conf.exists() {
-        fs::write(
-            &conf,
-            "unqualified-search-registries = []\n\
-             [[registry]]\nlocation = \"docker.io\"\nblocked = true\n\
-             [[registry]]\nlocation = \"quay.io\"\nblocked = true\n",
-        )
-        .expect("write registries.conf");
-    }
-    let mut c = Command::new("podman");
-    c.env("CONTAINERS_REGISTRIES_CONF", conf)
-        .arg("--root")
-        .arg(env.path("podman-root"))
-        .arg("--runroot")
-        .arg(env.path("podman-runroot"))
-        .args([
-            "--storage-driver",
-            "vfs",
-            "--runtime",
-            "runc",
-            "--cgroup-manager",
-            "cgroupfs",
-            "--events-backend",
-            "file",
-        ])
-        .args(args);
-    c
 }
 
 /// What one test of a fixture checks.

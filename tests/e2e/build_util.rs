@@ -136,30 +136,7 @@ impl BuildEnv {
     }
 
     fn podman(&self, args: &[&str]) -> Command {
-        let conf = self.env.path("registries.conf");
-        fs::write(
-            &conf,
-            "unqualified-search-registries = []\n[[registry]]\nlocation = \"docker.io\"\nblocked = true\n",
-        )
-        .unwrap();
-        let mut c = Command::new("podman");
-        c.env("CONTAINERS_REGISTRIES_CONF", conf)
-            .arg("--root")
-            .arg(self.env.path("podman-root"))
-            .arg("--runroot")
-            .arg(self.env.path("podman-runroot"))
-            .args([
-                "--storage-driver",
-                "vfs",
-                "--runtime",
-                "runc",
-                "--cgroup-manager",
-                "cgroupfs",
-                "--events-backend",
-                "file",
-            ])
-            .args(args);
-        c
+        crate::util::podman(&self.env, args)
     }
 }
 

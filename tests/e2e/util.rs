@@ -228,3 +228,40 @@ pub fn import_busybox(env: &Env, name: &str) -> Option<String> {
     let out = run_ok(&mut env.bale(["import".as_ref(), tar.as_os_str(), name.as_ref()]));
     Some(out.trim().to_string())
 }
+
+/// A `registries.conf` in `env` that blocks the public registries, so peer tools can reach only
+/// 127.0.0.1.
+pub fn registries_conf(env: &Env) -> PathBuf {
+    let path = env.path("registries.conf");
+    std::fs::write(
+        &path,
+        "unqualified-search-registries = []\n\
+         [[registry]]\nlocation = \"docker.io\"\nblocked = true\n\
+         [[registry]]\nlocation = \"quay.io\"\nblocked = true\n",
+    )
+    .expect("write registries.conf");
+    path
+}
+
+/// `podman ARGS` with its store in `env` and the flags that work on these hosts (vfs, runc,
+/// cgroupfs, file events; see PEERS.md), the public registries blocked.
+pub fn podman(env: &Env, args: &[&str]) -> Command {
+    let mut c = Command::new("podman");
+    c.env("CONTAINERS_REGISTRIES_CONF", registries_conf(env))
+        .arg("--root")
+        .arg(env.path("podman-root"))
+        .arg("--runroot")
+        .arg(env.path("podman-runroot"))
+        .args([
+            "--storage-driver",
+            "vfs",
+            "--runtime",
+            "runc",
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "file",
+        ])
+        .args(args);
+    c
+}
