@@ -1169,6 +1169,27 @@ impl Planner<'_> {
         }))
     }
 
+    /// A file the copy makes itself (a heredoc, a download): owned by `--chown` or root, with
+    /// `--chmod` applied to `mode`, no timestamp and no xattrs.
+    fn made_file(&self, node: Node, mode: u32) -> Planned {
+        let (uid, gid) = self.owner.unwrap_or((0, 0));
+        Planned {
+            node,
+            mode: self
+                .req
+                .chmod
+                .as_ref()
+                .map_or(mode, |c| c.apply(mode, false)),
+            uid,
+            gid,
+            mtime: None,
+            xattrs: Xattrs::None,
+            link_key: None,
+            source: self.source,
+            existing: false,
+        }
+    }
+
     fn place(&mut self, item: Item, dest: &str, trailing: bool) -> Result<(), Error> {
         match item {
             Item::Heredoc { name, content } => {
@@ -1176,26 +1197,13 @@ impl Planner<'_> {
                 let file = self.temp.join(format!("heredoc-{}", self.source));
                 fs::write(&file, &content).map_err(|e| Error::io(&file, e))?;
                 let digest = crate::digest::sha256_digest(&content);
-                let (uid, gid) = self.owner.unwrap_or((0, 0));
-                let mode = self
-                    .req
-                    .chmod
-                    .as_ref()
-                    .map_or(0o644, |c| c.apply(0o644, false));
-                let e = Planned {
-                    node: Node::File {
+                let e = self.made_file(
+                    Node::File {
                         size,
                         content: Content::Temp(file, digest),
                     },
-                    mode,
-                    uid,
-                    gid,
-                    mtime: None,
-                    xattrs: Xattrs::None,
-                    link_key: None,
-                    source: self.source,
-                    existing: false,
-                };
+                    0o644,
+                );
                 self.place_file(&name, e, dest, trailing)
             }
             Item::Url(i) => {
@@ -1206,28 +1214,15 @@ impl Planner<'_> {
                         return self.place_archive(d.path.clone(), meta, dest, d.name.clone());
                     }
                 }
-                let (uid, gid) = self.owner.unwrap_or((0, 0));
-                let mode = self
-                    .req
-                    .chmod
-                    .as_ref()
-                    .map_or(0o600, |c| c.apply(0o600, false));
                 let name = self.downloads[i].name.clone();
-                let e = Planned {
-                    node: Node::File {
+                let e = self.made_file(
+                    Node::File {
                         // Known once fetched; the layer writer asks the download.
                         size: 0,
                         content: Content::Download(i),
                     },
-                    mode,
-                    uid,
-                    gid,
-                    mtime: None,
-                    xattrs: Xattrs::None,
-                    link_key: None,
-                    source: self.source,
-                    existing: false,
-                };
+                    0o600,
+                );
                 self.place_file(&name, e, dest, trailing)
             }
             Item::Path {
