@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::build_util::{BuildEnv, assert_all_cached};
+use crate::util::run_ok;
 
 fn history(config: &Value) -> Vec<(String, bool)> {
     config["history"]
@@ -149,6 +150,69 @@ fn config_instructions_onbuild_and_the_cmd_entrypoint_rules() {
     let (again, progress) = b.build(&ctx, &["-t", "base:1"]);
     assert_eq!(again, base_id);
     assert_all_cached(&progress);
+}
+
+/// BuildKit (since Dockerfile 1.11) lets a trigger name a stage of the Dockerfile that uses the
+/// image: that stage is built even when nothing else in the Dockerfile needs it.
+#[test]
+fn onbuild_triggers_may_copy_and_mount_from_stages_of_the_child() {
+    let Some(b) = BuildEnv::new() else { return };
+    let base = b.write_context(
+        "onbuild-base",
+        &[(
+            "Dockerfile",
+            "FROM busybox:local\n\
+             ONBUILD COPY --from=assets /asset /asset\n\
+             ONBUILD RUN --mount=from=tools,target=/t cat /t/tool > /tool\n",
+        )],
+    );
+    b.build(&base, &["-t", "onb:1"]);
+    let child = b.write_context(
+        "onbuild-child",
+        &[(
+            "Dockerfile",
+            "FROM busybox:local AS assets\n\
+             RUN echo asset > /asset\n\
+             FROM busybox:local AS tools\n\
+             RUN echo tool > /tool\n\
+             FROM busybox:local AS unused\n\
+             RUN exit 3\n\
+             FROM onb:1\n",
+        )],
+    );
+    let (id, progress) = b.build(&child, &[]);
+    assert!(
+        progress.contains("[assets 2/2] RUN echo asset"),
+        "{progress}"
+    );
+    assert!(progress.contains("[tools 2/2] RUN echo tool"), "{progress}");
+    assert!(!progress.contains("exit 3"), "{progress}");
+    let out = b.env.path("onbuild-out");
+    let (again, progress) = b.build(&child, &[]);
+    assert_eq!(again, id);
+    assert_all_cached(&progress);
+    let dest = format!("type=local,dest={}", out.display());
+    run_ok(&mut b.build_cmd(&child, &["-o", &dest]));
+    assert_eq!(
+        std::fs::read_to_string(out.join("asset")).unwrap(),
+        "asset\n"
+    );
+    assert_eq!(std::fs::read_to_string(out.join("tool")).unwrap(), "tool\n");
+
+    // A trigger naming the stage that runs it, or a stage that needs it, closes a cycle.
+    let looped = b.write_context(
+        "onbuild-loop",
+        &[(
+            "Dockerfile",
+            "FROM onb:1 AS assets\nFROM busybox:local AS tools\n",
+        )],
+    );
+    let err = b.build_fails(&looped, &["--target", "assets"]);
+    assert!(
+        err.contains("circular dependency detected on stage: assets"),
+        "{err}"
+    );
+    assert!(err.contains("Dockerfile:1"), "{err}");
 }
 
 #[test]

@@ -191,6 +191,10 @@ pub struct Shared<'a> {
     /// Whether the Dockerfile has more than one stage (progress names stages then).
     pub multi_stage: bool,
     next_vertex: AtomicUsize,
+    /// Which stages have started, and the dependencies ONBUILD triggers added to the plan's.
+    schedule: Mutex<Schedule>,
+    /// The first error of any stage.
+    first_error: Mutex<Option<BuildError>>,
     results: Mutex<Vec<Option<Arc<StageOutput>>>>,
     done: Condvar,
     failed: AtomicBool,
@@ -254,13 +258,44 @@ impl Shared<'_> {
         }
     }
 
-    fn finish_stage(&self, i: usize, out: Option<StageOutput>) {
+    /// Runs stage `i` and publishes its output, or records its error and fails the build.
+    fn run_and_finish(&self, i: usize) {
+        let out = match stage::run_stage(self, i) {
+            Ok(out) => Some(out),
+            Err(e) => {
+                let mut slot = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
+                if slot.is_none() && !(e.message.is_empty() && self.failed()) {
+                    *slot = Some(e);
+                }
+                None
+            }
+        };
         let mut results = self.results.lock().unwrap_or_else(|e| e.into_inner());
         match out {
             Some(o) => results[i] = Some(Arc::new(o)),
             None => self.failed.store(true, Ordering::SeqCst),
         }
         self.done.notify_all();
+    }
+
+    /// Stage `by` runs an ONBUILD trigger of its base that names stage `needed` (`COPY --from`,
+    /// `RUN --mount=from=`): a dependency the plan could not see, since it lives in the base
+    /// image's config. A trigger that closes a cycle is an error; a stage the plan left out
+    /// (and whatever it needs) is built now, on this thread, as BuildKit does since it
+    /// accepted `--from` in triggers.
+    pub fn need_stage(&self, by: usize, needed: usize) -> BuildResult<()> {
+        let to_run = {
+            let mut sched = self.schedule.lock().unwrap_or_else(|e| e.into_inner());
+            sched.extra[by].push(needed);
+            sched.unstarted_needs(&self.plan, by, needed)?
+        };
+        for i in to_run {
+            if self.failed() {
+                break;
+            }
+            self.run_and_finish(i);
+        }
+        Ok(())
     }
 
     /// Notes a warning of stage `stage` about `line`.
@@ -466,6 +501,7 @@ fn build_stages(store: &Store, opts: &BuildOptions, progress: &dyn Progress) -> 
     );
     let lease = store.lease()?;
     let stage_count = the_plan.stages.len();
+    let the_plan_order = the_plan.order.clone();
     let sh = Shared {
         store,
         lease: &lease,
@@ -484,6 +520,8 @@ fn build_stages(store: &Store, opts: &BuildOptions, progress: &dyn Progress) -> 
         },
         multi_stage,
         next_vertex: AtomicUsize::new(1),
+        schedule: Mutex::new(Schedule::new(&the_plan_order, stage_count)),
+        first_error: Mutex::new(None),
         results: Mutex::new(vec![None; stage_count]),
         done: Condvar::new(),
         failed: AtomicBool::new(false),
@@ -493,31 +531,21 @@ fn build_stages(store: &Store, opts: &BuildOptions, progress: &dyn Progress) -> 
         cached: AtomicUsize::new(0),
         warnings: Mutex::new(Vec::new()),
     };
-    let first_error: Mutex<Option<BuildError>> = Mutex::new(None);
     std::thread::scope(|s| {
         for &i in &sh.plan.order {
             let sh = &sh;
-            let first_error = &first_error;
-            s.spawn(move || {
-                let result = stage::run_stage(sh, i);
-                match result {
-                    Ok(out) => sh.finish_stage(i, Some(out)),
-                    Err(e) => {
-                        let mut slot = first_error.lock().unwrap_or_else(|p| p.into_inner());
-                        if slot.is_none() && !(e.message.is_empty() && sh.failed()) {
-                            *slot = Some(e);
-                        }
-                        drop(slot);
-                        sh.finish_stage(i, None);
-                    }
-                }
-            });
+            s.spawn(move || sh.run_and_finish(i));
         }
     });
     // What was learnt about the context and the keys helps the next build even after a failure.
     let _ = sh.hasher.save();
     let _ = sh.notes.save();
-    if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+    if let Some(e) = sh
+        .first_error
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+    {
         return Err(e);
     }
     if let Some(e) = sandbox_interrupted() {
@@ -545,6 +573,80 @@ fn build_stages(store: &Store, opts: &BuildOptions, progress: &dyn Progress) -> 
             w.into_iter().map(|(_, _, m)| m).collect()
         },
     })
+}
+
+/// Which stages have started, and the dependencies ONBUILD triggers added while the build ran.
+struct Schedule {
+    started: Vec<bool>,
+    extra: Vec<Vec<usize>>,
+}
+
+impl Schedule {
+    fn new(order: &[usize], count: usize) -> Schedule {
+        let mut started = vec![false; count];
+        for &i in order {
+            started[i] = true;
+        }
+        Schedule {
+            started,
+            extra: vec![Vec::new(); count],
+        }
+    }
+
+    /// The stages `needed` requires (itself included) that have not started, dependencies
+    /// first, now marked started; an error when `needed` leads back to `by`.
+    fn unstarted_needs(
+        &mut self,
+        plan: &plan::Plan,
+        by: usize,
+        needed: usize,
+    ) -> BuildResult<Vec<usize>> {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Mark {
+            New,
+            Active,
+            Done,
+        }
+        fn walk(
+            i: usize,
+            s: &Schedule,
+            plan: &plan::Plan,
+            by: usize,
+            marks: &mut [Mark],
+            out: &mut Vec<usize>,
+        ) -> Result<(), usize> {
+            if i == by {
+                return Err(i);
+            }
+            marks[i] = Mark::Active;
+            let deps = plan.stages[i].deps.iter().map(|d| d.0);
+            for d in deps.chain(s.extra[i].iter().copied()) {
+                match marks[d] {
+                    Mark::Done => {}
+                    Mark::Active => return Err(d),
+                    Mark::New => walk(d, s, plan, by, marks, out)?,
+                }
+            }
+            marks[i] = Mark::Done;
+            if !s.started[i] {
+                out.push(i);
+            }
+            Ok(())
+        }
+        let mut marks = vec![Mark::New; self.started.len()];
+        let mut out = Vec::new();
+        if let Err(at) = walk(needed, self, plan, by, &mut marks, &mut out) {
+            return Err(BuildError::new(format!(
+                "circular dependency detected on stage: {} (an ONBUILD trigger of the base image of stage {} uses a stage that needs it)",
+                plan.stages[at].display_name(),
+                plan.stages[by].display_name()
+            )));
+        }
+        for &i in &out {
+            self.started[i] = true;
+        }
+        Ok(out)
+    }
 }
 
 fn sandbox_interrupted() -> Option<BuildError> {

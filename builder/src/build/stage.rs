@@ -215,6 +215,11 @@ pub fn run_stage(sh: &Shared, idx: usize) -> BuildResult<StageOutput> {
                     format!("ONBUILD trigger {t:?} of the base image: {}", e.message),
                 )
             })?;
+            for (from, _) in super::plan::instruction_sources(&ins) {
+                if let super::plan::Source::Stage(j) = sh.source(&from) {
+                    sh.need_stage(idx, j).map_err(|e| e.or_at(from_pos))?;
+                }
+            }
             instructions.push((ins, true));
         }
     }
