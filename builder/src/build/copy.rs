@@ -22,6 +22,7 @@ use super::fs::{IndexKind, LayerIndex, user_files};
 use super::plan::Source;
 use super::stage::StageFs;
 use super::{NamedContext, Shared};
+use crate::context::PathChange;
 use crate::copy::{
     CopyPlan, CopyRequest, Dest, DestEntry, DestKind, EmptyDest, RootfsDest, SourceRoot,
 };
@@ -144,7 +145,25 @@ pub fn content_key(
     let root = source_root(sh, c)?;
     let plan = CopyPlan::new(&req, &root, &EmptyDest)?;
     let d = plan.content_digest(&sh.hasher, note_id)?;
-    Ok((d.digest, d.change.map(|c| c.to_string())))
+    Ok((d.digest, d.change.map(|c| describe_change(&plan, &root, c))))
+}
+
+/// A COPY's content change in the user's terms: the source file as the context (or the stage
+/// or image) names it when there is one, else the path in the image.
+fn describe_change(plan: &CopyPlan, root: &SourceRoot, change: PathChange) -> String {
+    let (PathChange::Added(dest) | PathChange::Modified(dest) | PathChange::Removed(dest)) =
+        &change;
+    let source = plan
+        .host_source(dest)
+        .and_then(|p| p.strip_prefix(root.path()).ok())
+        .map(|r| r.display().to_string());
+    match (&change, source) {
+        (PathChange::Added(_), Some(s)) => format!("{s} was added"),
+        (PathChange::Modified(_), Some(s)) => format!("{s} changed"),
+        (PathChange::Added(d), None) => format!("/{d} is new in the image"),
+        (PathChange::Modified(d), None) => format!("/{d} changed"),
+        (PathChange::Removed(d), _) => format!("/{d} is no longer copied (its source is gone)"),
+    }
 }
 
 fn commit(digest: LayerDigest, writer: bale_image::BlobWriter) -> BuildResult<CachedLayer> {

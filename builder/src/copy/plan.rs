@@ -494,6 +494,18 @@ impl CopyPlan {
         self.entries.keys().map(String::as_str).collect()
     }
 
+    /// The host file a destination path (as [`ContentDigest::change`] names it) is copied
+    /// from, when it is one.
+    pub fn host_source(&self, dest: &str) -> Option<&Path> {
+        match &self.entries.get(dest)?.node {
+            Node::File {
+                content: Content::Host(p, _),
+                ..
+            } => Some(p),
+            _ => None,
+        }
+    }
+
     /// Things the build should print as warnings (an unknown `--chown` name, which BuildKit
     /// silently maps to 0).
     pub fn warnings(&self) -> &[String] {
