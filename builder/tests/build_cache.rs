@@ -97,7 +97,7 @@ fn rebuild_reads_nothing_and_misses_say_which_file_changed() {
         "{s:?}"
     );
     assert!(
-        statuses(&changed.events()).contains(&"cache miss: app/config.txt changed".to_string()),
+        statuses(&changed.events()).contains(&"cache miss: config.txt changed".to_string()),
         "{:?}",
         statuses(&changed.events())
     );
