@@ -107,8 +107,26 @@ pub enum Error {
         source: io::Error,
     },
     /// bale received this signal; the command was killed and everything cleaned up.
-    #[error("interrupted by signal {0}")]
+    #[error(
+        "interrupted by {}: the command and every process it started were killed",
+        signal_name(*.0)
+    )]
     Interrupted(i32),
+}
+
+/// A signal's name as `kill -l` gives it (`SIGINT`), or `signal N` for one without a common name.
+pub fn signal_name(sig: i32) -> String {
+    let name = match sig {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGUSR2 => "SIGUSR2",
+        _ => return format!("signal {sig}"),
+    };
+    name.to_string()
 }
 
 impl Error {

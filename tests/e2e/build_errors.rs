@@ -152,3 +152,93 @@ fn run_cannot_write_outside_its_rootfs_or_see_host_processes() {
         assert_eq!(out, "x\ny\nz\n");
     }
 }
+
+/// Processes whose command line contains `needle`.
+fn processes_matching(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if text.contains(needle) {
+            found.push(format!("{}: {text}", e.file_name().to_string_lossy()));
+        }
+    }
+    found
+}
+
+/// Polls `cond` every 50 ms for up to `secs` seconds.
+fn eventually(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < until {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    cond()
+}
+
+#[test]
+fn ctrl_c_or_sigterm_kills_the_run_and_leaves_nothing_behind() {
+    let Some(b) = BuildEnv::new() else { return };
+    let root = b.env.root();
+    for (n, signal) in [("INT", "-INT"), ("TERM", "-TERM")] {
+        let marker = format!("42{}{}", std::process::id() % 1000, n.len());
+        let text = format!(
+            "FROM busybox:local\nRUN echo started > /x; sleep {marker} & sleep {marker}1\n"
+        );
+        let ctx = b.write_context(&format!("ctx-{n}"), &[("Dockerfile", text.as_str())]);
+        let tag = format!("interrupted-{}:1", n.to_ascii_lowercase());
+        let child = b
+            .build_cmd(&ctx, &["-t", &tag])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        assert!(
+            eventually(30, || processes_matching(&format!("sleep {marker}1")).len()
+                == 1),
+            "the RUN never started"
+        );
+        let st = std::process::Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "SIG{n}: the build succeeded: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!(
+                "interrupted by SIG{n}: the command and every process it started were killed"
+            )),
+            "SIG{n}: {stderr}"
+        );
+        // Every process of the RUN is gone with bale, and so is every mount and rootfs.
+        assert!(
+            eventually(5, || processes_matching(&format!("sleep {marker}"))
+                .is_empty()),
+            "SIG{n}: {:?}",
+            processes_matching(&format!("sleep {marker}"))
+        );
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(
+            !mounts.contains(root.to_str().unwrap()),
+            "SIG{n}: mounts left under the store: {mounts}"
+        );
+        let tmp = root.join("bale/tmp");
+        let trash = root.join("bale/trash");
+        let empty =
+            |d: &std::path::Path| std::fs::read_dir(d).map_or(true, |mut r| r.next().is_none());
+        assert!(
+            eventually(10, || empty(&tmp) && empty(&trash)),
+            "SIG{n}: left in the store: {:?} {:?}",
+            std::fs::read_dir(&tmp).map(|r| r.count()),
+            std::fs::read_dir(&trash).map(|r| r.count())
+        );
+        assert_untagged(&b, &tag);
+    }
+}

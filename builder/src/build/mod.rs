@@ -649,10 +649,12 @@ impl Schedule {
     }
 }
 
+/// The error of a build that bale was told to stop (Ctrl-C, SIGTERM), once it has.
 fn sandbox_interrupted() -> Option<BuildError> {
     bale_sandbox::interrupted().map(|sig| {
         BuildError::new(format!(
-            "build interrupted by signal {sig}; nothing was tagged"
+            "build interrupted by {}; nothing was tagged",
+            bale_sandbox::signal_name(sig)
         ))
     })
 }

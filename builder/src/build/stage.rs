@@ -258,10 +258,8 @@ pub fn run_stage(sh: &Shared, idx: usize) -> BuildResult<StageOutput> {
             return Err(BuildError::new(""));
         }
         // The handler only records Ctrl-C; steps that run no sandbox notice it here.
-        if let Some(sig) = bale_sandbox::interrupted() {
-            return Err(BuildError::new(format!(
-                "build interrupted by signal {sig}; nothing was tagged"
-            )));
+        if let Some(e) = super::sandbox_interrupted() {
+            return Err(e);
         }
         let pos = if *is_trigger { from_pos } else { ins.loc().pos };
         let expanded = scope
