@@ -198,9 +198,19 @@ fn no_cache_filter_and_builder_prune() {
     let (again, progress) = b.build(&ctx, &["-t", "app:1"]);
     assert_eq!(again, id);
     assert_all_cached(&progress);
-    // ...until `builder prune` removes the records no image uses.
+    // ...until `builder prune` removes the records no image uses, and the root filesystems
+    // kept for the next build.
+    let kept = b.env.root().join("bale/cache/rootfs");
+    assert!(
+        std::fs::read_dir(&kept).is_ok_and(|mut d| d.next().is_some()),
+        "a RUN's rootfs is kept for the next build"
+    );
     run_ok(&mut b.env.bale(["rmi", "app:1"]));
     let out = run_ok(&mut b.env.bale(["builder", "prune", "-f"]));
+    assert!(
+        !kept.exists(),
+        "builder prune removes the kept root filesystems"
+    );
     assert!(out.starts_with("Deleted build cache objects:\n"), "{out}");
     assert!(out.contains("Total:"), "{out}");
     let (_, progress) = b.build(&ctx, &[]);

@@ -43,19 +43,42 @@ pub struct Rootfs {
     pub snapshot: Option<Snapshot>,
     /// Where it goes when dropped, to be removed off the build's critical path.
     trash: PathBuf,
+    /// The layers it holds exactly, bottom first.
+    chain: Vec<CachedLayer>,
+    /// Whether its files are exactly `chain`'s: false from the start of a RUN until the RUN's
+    /// layer is recorded, and for good after a failed one.
+    clean: bool,
+    /// Where it is offered to later builds when dropped clean (`None`: removed instead).
+    keep_in: Option<PathBuf>,
 }
 
 impl Rootfs {
-    /// Materialises `layers` into a new directory in the store's temporary area.
-    pub fn create(store: &Store, layers: &[CachedLayer]) -> BuildResult<Rootfs> {
-        let dir = store.temp_path("rootfs")?;
-        fs::create_dir(&dir)
-            .map_err(|e| BuildError::new(format!("creating {}: {e}", dir.display())))?;
+    /// Materialises `layers` into a new directory in the store's temporary area. With
+    /// `reuse`, a tree an earlier build left (see [`super::reuse`]) is taken when one shares
+    /// layers with `layers`, and this one is left for later builds in turn.
+    pub fn create(store: &Store, layers: &[CachedLayer], reuse: bool) -> BuildResult<Rootfs> {
+        let claimed = if reuse {
+            super::reuse::claim(store, layers)
+        } else {
+            None
+        };
+        let (dir, applied) = match claimed {
+            Some(c) => c,
+            None => {
+                let dir = store.temp_path("rootfs")?;
+                fs::create_dir(&dir)
+                    .map_err(|e| BuildError::new(format!("creating {}: {e}", dir.display())))?;
+                (dir, 0)
+            }
+        };
         let mut r = Rootfs {
             dir,
-            applied: 0,
+            applied,
             snapshot: None,
             trash: trash_dir(store),
+            chain: layers[..applied].to_vec(),
+            clean: true,
+            keep_in: reuse.then(|| super::reuse::kept_dir(store)),
         };
         r.update(store, layers)?;
         Ok(r)
@@ -64,16 +87,38 @@ impl Rootfs {
     /// Applies the layers it does not hold yet.
     pub fn update(&mut self, store: &Store, layers: &[CachedLayer]) -> BuildResult<()> {
         if self.applied < layers.len() {
+            let clean = std::mem::replace(&mut self.clean, false);
             extract_all(store, &layers[self.applied..], &self.dir)?;
+            self.chain.extend_from_slice(&layers[self.applied..]);
             self.applied = layers.len();
             self.snapshot = None;
+            self.clean = clean;
         }
         Ok(())
+    }
+
+    /// A RUN is about to change the files: until [`Rootfs::ran`], they match no layer list.
+    pub fn running(&mut self) {
+        self.clean = false;
+    }
+
+    /// The RUN that ran in it succeeded and its changes (if any) are the last of `layers`.
+    pub fn ran(&mut self, layers: &[CachedLayer]) {
+        self.applied = layers.len();
+        self.chain = layers.to_vec();
+        self.clean = true;
     }
 }
 
 impl Drop for Rootfs {
     fn drop(&mut self) {
+        if self.clean
+            && !self.chain.is_empty()
+            && let Some(kept) = &self.keep_in
+            && super::reuse::keep(kept, &self.trash, &self.dir, &self.chain)
+        {
+            return;
+        }
         // Removing tens of thousands of files can take longer than the build did on a busy
         // disk: the tree is moved aside and removed by [`empty_trash`] in the background.
         static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -151,6 +196,16 @@ pub struct IndexEntry {
     pub mtime: i64,
     /// The layer (index into the stage's layers) that last wrote it.
     pub layer: usize,
+    /// Whether its header carries extended attributes.
+    pub xattrs: bool,
+}
+
+/// Whether a tar entry carries extended attributes (`SCHILY.xattr.*` PAX records).
+pub fn has_xattrs<R: Read>(entry: &mut tar::Entry<'_, R>) -> bool {
+    entry.pax_extensions().ok().flatten().is_some_and(|exts| {
+        exts.flatten()
+            .any(|e| e.key_bytes().starts_with(b"SCHILY.xattr."))
+    })
 }
 
 /// Every path of a stage's filesystem read from its layers' tar headers alone (contents are
@@ -210,8 +265,8 @@ impl LayerIndex {
             let mut archive = tar::Archive::new(open_layer(store, layer)?);
             let entries = archive.entries().map_err(|e| layer_error(layer, e))?;
             for entry in entries {
-                let entry = entry.map_err(|e| layer_error(layer, e))?;
-                self.apply(&entry, i);
+                let mut entry = entry.map_err(|e| layer_error(layer, e))?;
+                self.apply(&mut entry, i);
             }
         } else {
             let mut archive = tar::Archive::new(file);
@@ -219,14 +274,14 @@ impl LayerIndex {
                 .entries_with_seek()
                 .map_err(|e| layer_error(layer, e))?;
             for entry in entries {
-                let entry = entry.map_err(|e| layer_error(layer, e))?;
-                self.apply(&entry, i);
+                let mut entry = entry.map_err(|e| layer_error(layer, e))?;
+                self.apply(&mut entry, i);
             }
         }
         Ok(())
     }
 
-    fn apply<R: Read>(&mut self, entry: &tar::Entry<'_, R>, i: usize) {
+    fn apply<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>, i: usize) {
         let name = clean_entry(&entry.path_bytes());
         let (dir, base) = match name.rfind('/') {
             Some(p) => (&name[..p], &name[p + 1..]),
@@ -270,6 +325,8 @@ impl LayerIndex {
             // A non-directory replaces whatever tree was at its path.
             self.remove_below(&name, None);
         }
+        let xattrs = has_xattrs(entry);
+        let h = entry.header();
         // An empty numeric field (some writers leave them blank) reads as 0, as tar does.
         let num = |r: std::io::Result<u64>| r.unwrap_or(0);
         self.entries.insert(
@@ -281,6 +338,7 @@ impl LayerIndex {
                 gid: num(h.gid()) as u32,
                 mtime: num(h.mtime()) as i64,
                 layer: i,
+                xattrs,
             },
         );
     }

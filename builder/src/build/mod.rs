@@ -19,6 +19,7 @@ pub mod copy;
 pub mod error;
 pub mod fs;
 pub mod plan;
+pub mod reuse;
 pub mod run;
 pub mod stage;
 
@@ -229,6 +230,12 @@ impl Shared<'_> {
         plan::resolve_source(from, &names, self.plan.stages.len(), &contexts)
     }
 
+    /// Whether rootfs trees are taken from and left for other builds ([`reuse`]). Not for a
+    /// `SOURCE_DATE_EPOCH` build, which starts from freshly extracted trees only.
+    pub fn reuse_rootfs(&self) -> bool {
+        self.opts.source_date_epoch.is_none()
+    }
+
     /// A new vertex number, and its Start event.
     pub fn start(&self, name: String) -> usize {
         let id = self.next_vertex.fetch_add(1, Ordering::Relaxed) + 1;
@@ -368,7 +375,11 @@ impl Shared<'_> {
         if let Some(r) = roots.get(image.id.hex()) {
             return Ok(r.clone());
         }
-        let r = Arc::new(fs::Rootfs::create(self.store, &image.layers)?);
+        let r = Arc::new(fs::Rootfs::create(
+            self.store,
+            &image.layers,
+            self.reuse_rootfs(),
+        )?);
         roots.insert(image.id.hex().to_string(), r.clone());
         Ok(r)
     }
@@ -378,7 +389,13 @@ impl Shared<'_> {
         let mut root = out.rootfs.lock().unwrap_or_else(|e| e.into_inner());
         match root.as_mut() {
             Some(r) => r.update(self.store, &out.layers)?,
-            None => *root = Some(fs::Rootfs::create(self.store, &out.layers)?),
+            None => {
+                *root = Some(fs::Rootfs::create(
+                    self.store,
+                    &out.layers,
+                    self.reuse_rootfs(),
+                )?)
+            }
         }
         Ok(root.as_ref().map(|r| r.dir.clone()).unwrap_or_default())
     }

@@ -528,6 +528,7 @@ pub fn run_step(
         spec.shm_size = s;
     }
     let started = Instant::now();
+    rootfs.running();
     let status = Sandbox::run_with_output(&spec, &mut |stream, line| {
         let mut data = line.to_vec();
         data.push(b'\n');

@@ -38,7 +38,7 @@ impl StageFs {
     pub fn rootfs(&mut self, sh: &Shared) -> BuildResult<&mut Rootfs> {
         match &mut self.rootfs {
             Some(r) => r.update(sh.store, &self.layers)?,
-            None => self.rootfs = Some(Rootfs::create(sh.store, &self.layers)?),
+            None => self.rootfs = Some(Rootfs::create(sh.store, &self.layers, sh.reuse_rootfs())?),
         }
         Ok(self.rootfs.as_mut().expect("just set"))
     }
@@ -453,7 +453,7 @@ pub fn run_stage(sh: &Shared, idx: usize) -> BuildResult<StageOutput> {
         if ran_here && let Some(r) = &mut sfs.rootfs {
             // A RUN that ran made its changes in the rootfs itself; a cached one's layer is
             // applied when the rootfs is next needed.
-            r.applied = sfs.layers.len();
+            r.ran(&sfs.layers);
         }
         config.history.push(History {
             created: Some(created.clone()),

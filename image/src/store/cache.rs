@@ -218,6 +218,12 @@ impl Store {
             out.bytes += record.layer.map_or(0, |l| l.size);
             out.removed.push(key);
         }
+        // Root filesystems the builder kept for its next build are only there for speed.
+        let kept = self.build_cache_dir().join("rootfs");
+        if kept.exists() && prune.until.is_none() {
+            out.bytes += super::usage::tree_size(&kept);
+            fs::remove_dir_all(&kept).at("removing kept root filesystems", &kept)?;
+        }
         Ok(out)
     }
 }

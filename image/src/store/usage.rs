@@ -144,7 +144,7 @@ fn folder_usage(dir: &Path) -> (usize, u64) {
     (count, bytes)
 }
 
-fn tree_size(path: &Path) -> u64 {
+pub(crate) fn tree_size(path: &Path) -> u64 {
     let Ok(meta) = fs::symlink_metadata(path) else {
         return 0;
     };

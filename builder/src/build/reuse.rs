@@ -1,0 +1,496 @@
+//! Rootfs trees kept from one build for the next.
+//!
+//! Materialising a stage's rootfs means creating every file of its layers, and on a busy disk
+//! that dominates a rebuild after one file changed: the RUN after `COPY src/ ...` needs the
+//! whole tree again although only `src/` differs from the last build. So a rootfs whose files
+//! are exactly some list of layers (no RUN failed or was cut short in it) is not removed when
+//! its build ends: it is left in `bale/cache/rootfs/` with that list. A later build that needs
+//! a rootfs claims the kept tree sharing the most bottom layers with the ones it needs (an
+//! atomic rename, so two builds never share one), rolls it back to the shared layers, and
+//! applies only the rest.
+//!
+//! Rolling back is exact or not done at all. It is done only when every layer to undo just
+//! added paths (and changed the metadata of directories that were already there): the added
+//! trees are moved to the trash and those directories get back their owner, mode and time from
+//! the shared layers' headers. A layer that deleted or replaced a lower path, or carries
+//! extended attributes, makes the tree useless: it goes to the trash and the rootfs is
+//! extracted afresh. At most [`KEEP`] trees are kept, the newest; `bale builder prune` and
+//! `bale system prune` remove them with the rest of the build cache.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bale_image::Store;
+use bale_image::store::CachedLayer;
+
+use super::fs::{IndexKind, LayerIndex, has_xattrs, open_layer, trash_dir};
+
+/// How many trees are kept at most.
+pub const KEEP: usize = 4;
+
+const CHAIN_FILE: &str = "layers.json";
+
+/// Where kept trees live: `bale/cache/rootfs/NAME/{rootfs/,layers.json}`.
+pub fn kept_dir(store: &Store) -> PathBuf {
+    store.build_cache_dir().join("rootfs")
+}
+
+fn unique(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{prefix}{nanos:024}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Moves `path` into the trash (removed in the background); removes it in place when that
+/// fails.
+fn discard(trash: &Path, path: &Path) {
+    let aside = trash.join(unique("reuse-"));
+    if fs::create_dir_all(trash).is_err() || fs::rename(path, &aside).is_err() {
+        let _ = fs::remove_dir_all(path).or_else(|_| fs::remove_file(path));
+    }
+}
+
+/// Leaves the rootfs at `dir`, holding exactly `chain`, for later builds; false when it could
+/// not be kept (the caller removes it then).
+pub fn keep(kept: &Path, trash: &Path, dir: &Path, chain: &[CachedLayer]) -> bool {
+    let Ok(text) = serde_json::to_vec(chain) else {
+        return false;
+    };
+    if fs::create_dir_all(kept).is_err() {
+        return false;
+    }
+    // Assembled under a dot name that claims skip, then renamed into view whole.
+    let staging = kept.join(unique(".staging-"));
+    let ok = fs::create_dir(&staging).is_ok()
+        && fs::write(staging.join(CHAIN_FILE), text).is_ok()
+        && fs::rename(dir, staging.join("rootfs")).is_ok();
+    if !ok {
+        if staging.join("rootfs").exists() {
+            let _ = fs::rename(staging.join("rootfs"), dir);
+        }
+        let _ = fs::remove_dir_all(&staging);
+        return false;
+    }
+    if fs::rename(&staging, kept.join(unique(""))).is_err() {
+        discard(trash, &staging);
+        return true;
+    }
+    evict(kept, trash);
+    true
+}
+
+/// Trashes all but the newest [`KEEP`] trees, and staging folders a killed build left.
+fn evict(kept: &Path, trash: &Path) {
+    let Ok(entries) = fs::read_dir(kept) else {
+        return;
+    };
+    let mut names: Vec<String> = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".staging-") {
+            let stale = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age.as_secs() > 3600);
+            if stale {
+                discard(trash, &e.path());
+            }
+        } else if !name.starts_with('.') {
+            names.push(name);
+        }
+    }
+    names.sort();
+    let excess = names.len().saturating_sub(KEEP);
+    for name in &names[..excess] {
+        discard(trash, &kept.join(name));
+    }
+}
+
+fn read_chain(dir: &Path) -> Option<Vec<CachedLayer>> {
+    serde_json::from_slice(&fs::read(dir.join(CHAIN_FILE)).ok()?).ok()
+}
+
+fn shared_prefix(a: &[CachedLayer], b: &[CachedLayer]) -> usize {
+    a.iter()
+        .zip(b)
+        .take_while(|(x, y)| x.diff_id == y.diff_id)
+        .count()
+}
+
+/// Claims the kept tree sharing the most bottom layers with `layers` and rolls it back to
+/// them: `(its directory, how many of layers it holds)`. `None` when no tree shares a layer
+/// or the one that does cannot be rolled back exactly.
+pub fn claim(store: &Store, layers: &[CachedLayer]) -> Option<(PathBuf, usize)> {
+    let kept = kept_dir(store);
+    let mut best: Option<(usize, String)> = None;
+    for e in fs::read_dir(&kept).ok()?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let Some(chain) = read_chain(&e.path()) else {
+            continue;
+        };
+        let p = shared_prefix(&chain, layers);
+        // Newer trees sort later and win ties.
+        if p > 0 && best.as_ref().is_none_or(|(bp, _)| p >= *bp) {
+            best = Some((p, name));
+        }
+    }
+    let (_, name) = best?;
+    let trash = trash_dir(store);
+    let claimed = store.temp_path("claimed").ok()?;
+    // Atomic: of two builds reaching for the same tree, one gets it.
+    fs::rename(kept.join(&name), &claimed).ok()?;
+    let chain = read_chain(&claimed);
+    let dir = store.temp_path("rootfs").ok()?;
+    let moved = fs::rename(claimed.join("rootfs"), &dir).is_ok();
+    discard(&trash, &claimed);
+    if !moved {
+        return None;
+    }
+    let chain = chain?;
+    let p = shared_prefix(&chain, layers);
+    match roll_back(store, &dir, &layers[..p], &chain[p..]) {
+        Ok(()) => Some((dir, p)),
+        Err(_) => {
+            discard(&trash, &dir);
+            None
+        }
+    }
+}
+
+/// Why a tree cannot be rolled back.
+#[derive(Debug)]
+struct NotExact;
+
+impl<E: std::fmt::Display> From<E> for NotExact {
+    fn from(_: E) -> NotExact {
+        NotExact
+    }
+}
+
+fn parent(path: &str) -> &str {
+    path.rfind('/').map_or("", |i| &path[..i])
+}
+
+/// Turns `dir`, holding `lower` then `undo`, into `lower` alone, exactly, or fails.
+fn roll_back(
+    store: &Store,
+    dir: &Path,
+    lower: &[CachedLayer],
+    undo: &[CachedLayer],
+) -> Result<(), NotExact> {
+    if undo.is_empty() {
+        return Ok(());
+    }
+    let index = LayerIndex::build(store, lower)?;
+    let mut added: BTreeSet<String> = BTreeSet::new();
+    let mut dirs: BTreeSet<String> = BTreeSet::new();
+    for layer in undo {
+        let mut archive = tar::Archive::new(open_layer(store, layer)?);
+        for entry in archive.entries()? {
+            let mut entry = entry?;
+            let raw = entry.path_bytes().into_owned();
+            let name = String::from_utf8(raw)?;
+            let name = name.trim_start_matches("./").trim_start_matches('/');
+            let name = name.trim_end_matches('/').to_string();
+            if name.is_empty() {
+                continue;
+            }
+            let base = &name[name.rfind('/').map_or(0, |i| i + 1)..];
+            if base.starts_with(".wh.") || has_xattrs(&mut entry) {
+                return Err(NotExact);
+            }
+            match index.get(&name) {
+                None => {
+                    added.insert(name);
+                }
+                Some(e) if e.kind == IndexKind::Dir && entry.header().entry_type().is_dir() => {
+                    dirs.insert(name);
+                }
+                Some(_) => return Err(NotExact),
+            }
+            // Its content is not needed.
+            std::io::copy(&mut entry, &mut std::io::sink())?;
+        }
+    }
+    // Each added path goes with its shallowest ancestor the lower layers lack; everything
+    // above it must be a real directory there (a symlink could lead out of the tree).
+    let mut roots: BTreeSet<String> = BTreeSet::new();
+    for path in &added {
+        let mut root = path.as_str();
+        loop {
+            let up = parent(root);
+            if up.is_empty() || index.get(up).is_some() {
+                break;
+            }
+            root = up;
+        }
+        roots.insert(root.to_string());
+    }
+    for path in roots.iter().chain(&dirs) {
+        let mut up = parent(path);
+        while !up.is_empty() {
+            if index.get(up).is_none_or(|e| e.kind != IndexKind::Dir) {
+                return Err(NotExact);
+            }
+            up = parent(up);
+        }
+    }
+    let trash = trash_dir(store);
+    fs::create_dir_all(&trash)?;
+    for root in &roots {
+        let path = dir.join(root);
+        match fs::rename(&path, trash.join(unique("reuse-"))) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        let up = parent(root);
+        if !up.is_empty() {
+            dirs.insert(up.to_string());
+        }
+    }
+    // Directories get back what the lower layers say, their times last.
+    for d in &dirs {
+        let Some(e) = index.get(d) else {
+            return Err(NotExact);
+        };
+        let path = dir.join(d);
+        let meta = fs::symlink_metadata(&path)?;
+        if e.kind != IndexKind::Dir || !meta.is_dir() || e.xattrs {
+            return Err(NotExact);
+        }
+        if xattr::list(&path)?.next().is_some() {
+            return Err(NotExact);
+        }
+        std::os::unix::fs::lchown(&path, Some(e.uid), Some(e.gid))?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(e.mode))?;
+    }
+    for d in dirs.iter().rev() {
+        let Some(e) = index.get(d) else {
+            return Err(NotExact);
+        };
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(e.mtime.max(0) as u64);
+        fs::File::open(dir.join(d))?.set_modified(t)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fs::Rootfs;
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::os::unix::fs::MetadataExt;
+
+    /// A layer of (path, content or `None` for a directory, mode, mtime) entries.
+    fn layer(store: &Store, entries: &[(&str, Option<&str>, u32, u64)]) -> CachedLayer {
+        let lease = store.lease().unwrap();
+        let mut w = lease.blob_writer().unwrap();
+        {
+            let mut t = tar::Builder::new(&mut w);
+            for (name, content, mode, mtime) in entries {
+                let mut h = tar::Header::new_ustar();
+                h.set_entry_type(if content.is_some() {
+                    tar::EntryType::Regular
+                } else {
+                    tar::EntryType::Directory
+                });
+                h.set_size(content.map_or(0, |c| c.len() as u64));
+                h.set_mode(*mode);
+                h.set_mtime(*mtime);
+                h.set_uid(0);
+                h.set_gid(0);
+                h.set_cksum();
+                t.append_data(&mut h, name, content.unwrap_or("").as_bytes())
+                    .unwrap();
+            }
+            t.finish().unwrap();
+        }
+        let (d, size) = w.commit(None).unwrap();
+        CachedLayer {
+            digest: d.clone(),
+            size,
+            media_type: bale_image::manifest::LAYER_TAR.into(),
+            diff_id: d,
+        }
+    }
+
+    /// Every path under `dir` with its type, mode, owner, mtime and content.
+    fn listing(dir: &Path) -> BTreeMap<String, String> {
+        fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+            for e in fs::read_dir(dir).unwrap().flatten() {
+                let m = fs::symlink_metadata(e.path()).unwrap();
+                let rel = e.path().strip_prefix(root).unwrap().display().to_string();
+                let content = if m.is_file() {
+                    fs::read_to_string(e.path()).unwrap()
+                } else {
+                    String::new()
+                };
+                out.insert(
+                    rel,
+                    format!(
+                        "{:o} {}:{} {} {content}",
+                        m.mode(),
+                        m.uid(),
+                        m.gid(),
+                        m.mtime()
+                    ),
+                );
+                if m.is_dir() {
+                    walk(root, &e.path(), out);
+                }
+            }
+        }
+        let mut out = BTreeMap::new();
+        walk(dir, dir, &mut out);
+        out
+    }
+
+    fn kept_count(store: &Store) -> usize {
+        fs::read_dir(kept_dir(store)).map_or(0, |r| {
+            r.flatten()
+                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                .count()
+        })
+    }
+
+    fn base(store: &Store) -> CachedLayer {
+        layer(
+            store,
+            &[
+                ("app/", None, 0o750, 1000),
+                ("app/lower", Some("lower"), 0o644, 1000),
+                ("etc/", None, 0o755, 1000),
+                ("etc/passwd", Some("root:x:0:0::/:/bin/sh\n"), 0o644, 1000),
+            ],
+        )
+    }
+
+    fn next(store: &Store) -> CachedLayer {
+        layer(
+            store,
+            &[
+                ("opt/", None, 0o755, 3000),
+                ("opt/b", Some("b"), 0o600, 3000),
+            ],
+        )
+    }
+
+    #[test]
+    fn a_kept_tree_rolls_back_exactly_to_the_shared_layers() {
+        if unsafe { libc::geteuid() } != 0 {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let l0 = base(&store);
+        // Only additions, and new metadata for a directory the base has.
+        let l1 = layer(
+            &store,
+            &[
+                ("app/", None, 0o700, 2000),
+                ("app/src/", None, 0o755, 2000),
+                ("app/src/a", Some("a"), 0o644, 2000),
+                ("app/new", Some("new"), 0o644, 2000),
+                ("top/", None, 0o755, 2000),
+                ("top/deep/", None, 0o755, 2000),
+                ("top/deep/x", Some("x"), 0o644, 2000),
+            ],
+        );
+        drop(Rootfs::create(&store, &[l0.clone(), l1], true).unwrap());
+        assert_eq!(kept_count(&store), 1, "a clean tree is kept");
+
+        let l2 = next(&store);
+        let reused = Rootfs::create(&store, &[l0.clone(), l2.clone()], true).unwrap();
+        assert_eq!(kept_count(&store), 0, "the kept tree was claimed");
+        let fresh = Rootfs::create(&store, &[l0, l2], false).unwrap();
+        assert_eq!(listing(&reused.dir), listing(&fresh.dir));
+        assert!(!reused.dir.join("top").exists());
+        assert!(!reused.dir.join("app/src/a").exists());
+    }
+
+    #[test]
+    fn a_tree_whose_layers_deleted_a_lower_path_is_extracted_afresh() {
+        if unsafe { libc::geteuid() } != 0 {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let l0 = base(&store);
+        let l1 = layer(
+            &store,
+            &[
+                ("app/", None, 0o750, 2000),
+                ("app/.wh.lower", Some(""), 0o644, 2000),
+            ],
+        );
+        drop(Rootfs::create(&store, &[l0.clone(), l1], true).unwrap());
+        assert_eq!(kept_count(&store), 1);
+        let l2 = next(&store);
+        let reused = Rootfs::create(&store, &[l0.clone(), l2.clone()], true).unwrap();
+        assert_eq!(kept_count(&store), 0);
+        let fresh = Rootfs::create(&store, &[l0, l2], false).unwrap();
+        assert_eq!(listing(&reused.dir), listing(&fresh.dir));
+        assert!(reused.dir.join("app/lower").exists());
+    }
+
+    #[test]
+    fn a_tree_a_run_changed_is_not_kept_and_only_the_newest_are() {
+        if unsafe { libc::geteuid() } != 0 {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let l0 = base(&store);
+        let mut r = Rootfs::create(&store, std::slice::from_ref(&l0), true).unwrap();
+        r.running();
+        fs::write(r.dir.join("stray"), "a failed RUN left this").unwrap();
+        drop(r);
+        assert_eq!(
+            kept_count(&store),
+            0,
+            "a tree a RUN was cut short in is not kept"
+        );
+        for _ in 0..KEEP + 2 {
+            drop(Rootfs::create(&store, std::slice::from_ref(&l0), true).unwrap());
+            // Each build claims the last tree and leaves it again.
+            assert_eq!(kept_count(&store), 1);
+        }
+        let held: Vec<Rootfs> = (0..KEEP + 2)
+            .map(|_| Rootfs::create(&store, std::slice::from_ref(&l0), true).unwrap())
+            .collect();
+        drop(held);
+        assert_eq!(kept_count(&store), KEEP);
+    }
+
+    #[test]
+    fn prefixes_compare_diff_ids() {
+        let layer = |d: &str| CachedLayer {
+            digest: format!("sha256:{}", d.repeat(64)).parse().unwrap(),
+            size: 1,
+            media_type: String::new(),
+            diff_id: format!("sha256:{}", d.repeat(64)).parse().unwrap(),
+        };
+        let (a, b, c) = (layer("a"), layer("b"), layer("c"));
+        assert_eq!(
+            shared_prefix(&[a.clone(), b.clone()], &[a.clone(), c.clone()]),
+            1
+        );
+        assert_eq!(shared_prefix(&[a.clone(), b.clone()], &[a, b]), 2);
+        assert_eq!(shared_prefix(&[c], &[layer("a")]), 0);
+    }
+}
