@@ -133,7 +133,7 @@ fn shared_prefix(a: &[CachedLayer], b: &[CachedLayer]) -> usize {
 /// or the one that does cannot be rolled back exactly.
 pub fn claim(store: &Store, layers: &[CachedLayer]) -> Option<(PathBuf, usize)> {
     let kept = kept_dir(store);
-    let mut best: Option<(usize, String)> = None;
+    let mut candidates: Vec<(usize, String)> = Vec::new();
     for e in fs::read_dir(&kept).ok()?.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         if name.starts_with('.') {
@@ -143,16 +143,20 @@ pub fn claim(store: &Store, layers: &[CachedLayer]) -> Option<(PathBuf, usize)> 
             continue;
         };
         let p = shared_prefix(&chain, layers);
-        // Newer trees sort later and win ties.
-        if p > 0 && best.as_ref().is_none_or(|(bp, _)| p >= *bp) {
-            best = Some((p, name));
+        if p > 0 {
+            candidates.push((p, name));
         }
     }
-    let (_, name) = best?;
+    // The most shared layers first; of those, the newest (names sort by time).
+    candidates.sort();
     let trash = trash_dir(store);
     let claimed = store.temp_path("claimed").ok()?;
-    // Atomic: of two builds reaching for the same tree, one gets it.
-    fs::rename(kept.join(&name), &claimed).ok()?;
+    // Atomic: of two builds (or stages) reaching for the same tree, one gets it and the other
+    // tries the next.
+    candidates
+        .iter()
+        .rev()
+        .find(|(_, name)| fs::rename(kept.join(name), &claimed).is_ok())?;
     let chain = read_chain(&claimed);
     let dir = store.temp_path("rootfs").ok()?;
     let moved = fs::rename(claimed.join("rootfs"), &dir).is_ok();
