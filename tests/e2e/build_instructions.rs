@@ -324,6 +324,56 @@ fn run_mounts_bring_nothing_into_the_layer() {
     assert_eq!(lines[8], "4", "ls reports four missing paths: {out}");
 }
 
+/// Two stages run at once, each marking the cache busy for two seconds: `locked` makes the
+/// second wait for the first, `private` gives the second a cache of its own, and a `shared`
+/// user (the default, which lets users in together: see the parallel-stages test) waits for a
+/// `locked` one, or the other way round.
+#[test]
+fn cache_mount_sharing_modes() {
+    let Some(b) = BuildEnv::new() else { return };
+    let stage = |name: &str, sharing: &str| {
+        let (id, sharing) = match name {
+            "mixed1" => ("mixed", "shared"),
+            "mixed2" => ("mixed", "locked"),
+            _ => (sharing, sharing),
+        };
+        format!(
+            "FROM busybox:local AS {name}\n\
+             RUN --mount=type=cache,id={id},target=/c,sharing={sharing} \\\n\
+                 touch /c/busy-{name} && echo {name} > /c/who && sleep 2 && \\\n\
+                 ls /c | grep busy | tr '\\n' ' ' > /seen && cat /c/who >> /seen && rm /c/busy-{name}\n"
+        )
+    };
+    let mut text = String::new();
+    for sharing in ["locked", "private", "mixed"] {
+        text += &stage(&format!("{sharing}1"), sharing);
+        text += &stage(&format!("{sharing}2"), sharing);
+    }
+    text += "FROM busybox:local\n";
+    for sharing in ["locked", "private", "mixed"] {
+        for n in 1..=2 {
+            text += &format!("COPY --from={sharing}{n} /seen /{sharing}{n}\n");
+        }
+    }
+    let ctx = b.write_context("ctx", &[("Dockerfile", text.as_str())]);
+    let out = b.env.path("sharing-out");
+    let dest = format!("type=local,dest={}", out.display());
+    b.build(&ctx, &["-o", &dest]);
+    let seen = |f: &str| std::fs::read_to_string(out.join(f)).unwrap();
+    for n in ["1", "2"] {
+        let name = format!("locked{n}");
+        assert_eq!(seen(&name), format!("busy-{name} {name}\n"), "locked");
+        let name = format!("private{n}");
+        assert_eq!(seen(&name), format!("busy-{name} {name}\n"), "private");
+        let name = format!("mixed{n}");
+        assert_eq!(
+            seen(&name),
+            format!("busy-{name} {name}\n"),
+            "shared beside locked"
+        );
+    }
+}
+
 #[test]
 fn a_context_bind_mount_leaves_out_what_dockerignore_ignores() {
     let Some(b) = BuildEnv::new() else { return };

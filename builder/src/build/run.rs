@@ -313,8 +313,14 @@ fn prepare_mounts(
                     .open(&lock_path)
                     .map_err(|e| at(format!("opening {}: {e}", lock_path.display())))?;
                 let mut source = dir.clone();
+                // Shared users hold the lock shared: a locked user waits for them all, and a
+                // private one sees the cache as in use.
                 match m.sharing.unwrap_or(Sharing::Shared) {
-                    Sharing::Shared => {}
+                    Sharing::Shared => {
+                        lock.lock_shared()
+                            .map_err(|e| at(format!("locking cache {id}: {e}")))?;
+                        held.locks.push(lock);
+                    }
                     Sharing::Locked => {
                         lock.lock()
                             .map_err(|e| at(format!("locking cache {id}: {e}")))?;
