@@ -405,32 +405,33 @@ pub fn user_files(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn layer(store: &Store, entries: &[(&str, Option<&str>)]) -> CachedLayer {
+    /// A layer of (path, content or `None` for a directory, mode, mtime) entries, owned by root.
+    pub(crate) fn layer_with(
+        store: &Store,
+        entries: &[(&str, Option<&str>, u32, u64)],
+    ) -> CachedLayer {
         let lease = store.lease().unwrap();
         let mut w = lease.blob_writer().unwrap();
         {
             let mut t = tar::Builder::new(&mut w);
-            for (name, content) in entries {
+            for (name, content, mode, mtime) in entries {
                 let mut h = tar::Header::new_ustar();
-                match content {
-                    Some(c) => {
-                        h.set_entry_type(tar::EntryType::Regular);
-                        h.set_size(c.len() as u64);
-                        h.set_mode(0o644);
-                        h.set_cksum();
-                        t.append_data(&mut h, name, c.as_bytes()).unwrap();
-                    }
-                    None => {
-                        h.set_entry_type(tar::EntryType::Directory);
-                        h.set_size(0);
-                        h.set_mode(0o755);
-                        h.set_cksum();
-                        t.append_data(&mut h, name, std::io::empty()).unwrap();
-                    }
-                }
+                h.set_entry_type(if content.is_some() {
+                    tar::EntryType::Regular
+                } else {
+                    tar::EntryType::Directory
+                });
+                h.set_size(content.map_or(0, |c| c.len() as u64));
+                h.set_mode(*mode);
+                h.set_mtime(*mtime);
+                h.set_uid(0);
+                h.set_gid(0);
+                h.set_cksum();
+                t.append_data(&mut h, name, content.unwrap_or("").as_bytes())
+                    .unwrap();
             }
             t.finish().unwrap();
         }
@@ -441,6 +442,14 @@ mod tests {
             media_type: bale_image::manifest::LAYER_TAR.into(),
             diff_id: d,
         }
+    }
+
+    fn layer(store: &Store, entries: &[(&str, Option<&str>)]) -> CachedLayer {
+        let entries: Vec<(&str, Option<&str>, u32, u64)> = entries
+            .iter()
+            .map(|(n, c)| (*n, *c, if c.is_some() { 0o644 } else { 0o755 }, 0))
+            .collect();
+        layer_with(store, &entries)
     }
 
     #[test]

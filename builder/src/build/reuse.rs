@@ -296,42 +296,10 @@ fn roll_back(
 #[cfg(test)]
 mod tests {
     use super::super::fs::Rootfs;
+    use super::super::fs::tests::layer_with as layer;
     use super::*;
     use std::collections::BTreeMap;
     use std::os::unix::fs::MetadataExt;
-
-    /// A layer of (path, content or `None` for a directory, mode, mtime) entries.
-    fn layer(store: &Store, entries: &[(&str, Option<&str>, u32, u64)]) -> CachedLayer {
-        let lease = store.lease().unwrap();
-        let mut w = lease.blob_writer().unwrap();
-        {
-            let mut t = tar::Builder::new(&mut w);
-            for (name, content, mode, mtime) in entries {
-                let mut h = tar::Header::new_ustar();
-                h.set_entry_type(if content.is_some() {
-                    tar::EntryType::Regular
-                } else {
-                    tar::EntryType::Directory
-                });
-                h.set_size(content.map_or(0, |c| c.len() as u64));
-                h.set_mode(*mode);
-                h.set_mtime(*mtime);
-                h.set_uid(0);
-                h.set_gid(0);
-                h.set_cksum();
-                t.append_data(&mut h, name, content.unwrap_or("").as_bytes())
-                    .unwrap();
-            }
-            t.finish().unwrap();
-        }
-        let (d, size) = w.commit(None).unwrap();
-        CachedLayer {
-            digest: d.clone(),
-            size,
-            media_type: bale_image::manifest::LAYER_TAR.into(),
-            diff_id: d,
-        }
-    }
 
     /// Every path under `dir` with its type, mode, owner, mtime and content.
     fn listing(dir: &Path) -> BTreeMap<String, String> {
@@ -394,6 +362,24 @@ mod tests {
         )
     }
 
+    /// Keeps a tree of `base` and `undone` as a build would, then builds `base` and another
+    /// layer twice, from the kept tree and afresh: (from the kept tree, afresh).
+    fn reused_and_fresh(
+        store: &Store,
+        undone: &[(&str, Option<&str>, u32, u64)],
+    ) -> (Rootfs, Rootfs) {
+        let l0 = base(store);
+        let l1 = layer(store, undone);
+        drop(Rootfs::create(store, &[l0.clone(), l1], true).unwrap());
+        assert_eq!(kept_count(store), 1, "a clean tree is kept");
+        let l2 = next(store);
+        let reused = Rootfs::create(store, &[l0.clone(), l2.clone()], true).unwrap();
+        assert_eq!(kept_count(store), 0, "the kept tree was claimed");
+        let fresh = Rootfs::create(store, &[l0, l2], false).unwrap();
+        assert_eq!(listing(&reused.dir), listing(&fresh.dir));
+        (reused, fresh)
+    }
+
     #[test]
     fn a_kept_tree_rolls_back_exactly_to_the_shared_layers() {
         if unsafe { libc::geteuid() } != 0 {
@@ -401,9 +387,8 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let l0 = base(&store);
         // Only additions, and new metadata for a directory the base has.
-        let l1 = layer(
+        let (reused, _) = reused_and_fresh(
             &store,
             &[
                 ("app/", None, 0o700, 2000),
@@ -415,14 +400,6 @@ mod tests {
                 ("top/deep/x", Some("x"), 0o644, 2000),
             ],
         );
-        drop(Rootfs::create(&store, &[l0.clone(), l1], true).unwrap());
-        assert_eq!(kept_count(&store), 1, "a clean tree is kept");
-
-        let l2 = next(&store);
-        let reused = Rootfs::create(&store, &[l0.clone(), l2.clone()], true).unwrap();
-        assert_eq!(kept_count(&store), 0, "the kept tree was claimed");
-        let fresh = Rootfs::create(&store, &[l0, l2], false).unwrap();
-        assert_eq!(listing(&reused.dir), listing(&fresh.dir));
         assert!(!reused.dir.join("top").exists());
         assert!(!reused.dir.join("app/src/a").exists());
     }
@@ -434,21 +411,13 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let l0 = base(&store);
-        let l1 = layer(
+        let (reused, _) = reused_and_fresh(
             &store,
             &[
                 ("app/", None, 0o750, 2000),
                 ("app/.wh.lower", Some(""), 0o644, 2000),
             ],
         );
-        drop(Rootfs::create(&store, &[l0.clone(), l1], true).unwrap());
-        assert_eq!(kept_count(&store), 1);
-        let l2 = next(&store);
-        let reused = Rootfs::create(&store, &[l0.clone(), l2.clone()], true).unwrap();
-        assert_eq!(kept_count(&store), 0);
-        let fresh = Rootfs::create(&store, &[l0, l2], false).unwrap();
-        assert_eq!(listing(&reused.dir), listing(&fresh.dir));
         assert!(reused.dir.join("app/lower").exists());
     }
 
