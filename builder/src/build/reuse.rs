@@ -332,6 +332,17 @@ mod tests {
         out
     }
 
+    /// An empty store in a temporary directory, when running as root (extraction sets owners).
+    fn root_store() -> Option<(tempfile::TempDir, Store)> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        Some((dir, store))
+    }
+
     fn kept_count(store: &Store) -> usize {
         fs::read_dir(kept_dir(store)).map_or(0, |r| {
             r.flatten()
@@ -382,11 +393,9 @@ mod tests {
 
     #[test]
     fn a_kept_tree_rolls_back_exactly_to_the_shared_layers() {
-        if unsafe { libc::geteuid() } != 0 {
+        let Some((_dir, store)) = root_store() else {
             return;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        };
         // Only additions, and new metadata for a directory the base has.
         let (reused, _) = reused_and_fresh(
             &store,
@@ -406,11 +415,9 @@ mod tests {
 
     #[test]
     fn a_tree_whose_layers_deleted_a_lower_path_is_extracted_afresh() {
-        if unsafe { libc::geteuid() } != 0 {
+        let Some((_dir, store)) = root_store() else {
             return;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        };
         let (reused, _) = reused_and_fresh(
             &store,
             &[
@@ -423,11 +430,9 @@ mod tests {
 
     #[test]
     fn a_tree_a_run_changed_is_not_kept_and_only_the_newest_are() {
-        if unsafe { libc::geteuid() } != 0 {
+        let Some((_dir, store)) = root_store() else {
             return;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        };
         let l0 = base(&store);
         let mut r = Rootfs::create(&store, std::slice::from_ref(&l0), true).unwrap();
         r.running();
