@@ -23,6 +23,22 @@ pub fn open_layer(store: &Store, layer: &CachedLayer) -> BuildResult<Box<dyn Rea
     Ok(reader)
 }
 
+/// The layer blob, rewound, when it is stored uncompressed: its headers can then be read with
+/// the contents seeked over (`tar::Archive::entries_with_seek`). `None` for a compressed blob,
+/// which [`open_layer`] reads.
+pub fn seekable_layer(store: &Store, layer: &CachedLayer) -> BuildResult<Option<fs::File>> {
+    let mut file = store.open_blob(&layer.digest)?;
+    let mut head = [0u8; 512];
+    let n = file.read(&mut head).map_err(|e| layer_error(layer, e))?;
+    if bale_image::compress::Compression::detect(&head[..n])
+        != bale_image::compress::Compression::None
+    {
+        return Ok(None);
+    }
+    std::io::Seek::rewind(&mut file).map_err(|e| layer_error(layer, e))?;
+    Ok(Some(file))
+}
+
 /// Extracts `layers` in order into `dir`.
 pub fn extract_all(store: &Store, layers: &[CachedLayer], dir: &Path) -> BuildResult<()> {
     for l in layers {
@@ -255,27 +271,24 @@ impl LayerIndex {
     }
 
     fn add(&mut self, store: &Store, layer: &CachedLayer, i: usize) -> BuildResult<()> {
-        let mut file = store.open_blob(&layer.digest)?;
-        let mut head = [0u8; 512];
-        let n = file.read(&mut head).map_err(|e| layer_error(layer, e))?;
-        let compressed = bale_image::compress::Compression::detect(&head[..n])
-            != bale_image::compress::Compression::None;
-        std::io::Seek::rewind(&mut file).map_err(|e| layer_error(layer, e))?;
-        if compressed {
-            let mut archive = tar::Archive::new(open_layer(store, layer)?);
-            let entries = archive.entries().map_err(|e| layer_error(layer, e))?;
-            for entry in entries {
-                let mut entry = entry.map_err(|e| layer_error(layer, e))?;
-                self.apply(&mut entry, i);
+        match seekable_layer(store, layer)? {
+            None => {
+                let mut archive = tar::Archive::new(open_layer(store, layer)?);
+                let entries = archive.entries().map_err(|e| layer_error(layer, e))?;
+                for entry in entries {
+                    let mut entry = entry.map_err(|e| layer_error(layer, e))?;
+                    self.apply(&mut entry, i);
+                }
             }
-        } else {
-            let mut archive = tar::Archive::new(file);
-            let entries = archive
-                .entries_with_seek()
-                .map_err(|e| layer_error(layer, e))?;
-            for entry in entries {
-                let mut entry = entry.map_err(|e| layer_error(layer, e))?;
-                self.apply(&mut entry, i);
+            Some(file) => {
+                let mut archive = tar::Archive::new(file);
+                let entries = archive
+                    .entries_with_seek()
+                    .map_err(|e| layer_error(layer, e))?;
+                for entry in entries {
+                    let mut entry = entry.map_err(|e| layer_error(layer, e))?;
+                    self.apply(&mut entry, i);
+                }
             }
         }
         Ok(())

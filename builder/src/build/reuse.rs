@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bale_image::Store;
 use bale_image::store::CachedLayer;
 
-use super::fs::{IndexKind, LayerIndex, has_xattrs, open_layer, trash_dir};
+use super::fs::{IndexKind, LayerIndex, has_xattrs, open_layer, seekable_layer, trash_dir};
 
 /// How many trees are kept at most.
 pub const KEEP: usize = 4;
@@ -189,6 +189,37 @@ fn parent(path: &str) -> &str {
     path.rfind('/').map_or("", |i| &path[..i])
 }
 
+/// Files an entry of a layer to undo under the paths it added or the lower directories whose
+/// metadata it may have changed; anything else (a whiteout, a replaced lower path, extended
+/// attributes) cannot be undone exactly.
+fn sort_entry<R: std::io::Read>(
+    entry: &mut tar::Entry<'_, R>,
+    index: &LayerIndex,
+    added: &mut BTreeSet<String>,
+    dirs: &mut BTreeSet<String>,
+) -> Result<(), NotExact> {
+    let name = String::from_utf8(entry.path_bytes().into_owned())?;
+    let name = name.trim_start_matches("./").trim_start_matches('/');
+    let name = name.trim_end_matches('/').to_string();
+    if name.is_empty() {
+        return Ok(());
+    }
+    let base = &name[name.rfind('/').map_or(0, |i| i + 1)..];
+    if base.starts_with(".wh.") || has_xattrs(entry) {
+        return Err(NotExact);
+    }
+    match index.get(&name) {
+        None => {
+            added.insert(name);
+        }
+        Some(e) if e.kind == IndexKind::Dir && entry.header().entry_type().is_dir() => {
+            dirs.insert(name);
+        }
+        Some(_) => return Err(NotExact),
+    }
+    Ok(())
+}
+
 /// Turns `dir`, holding `lower` then `undo`, into `lower` alone, exactly, or fails.
 fn roll_back(
     store: &Store,
@@ -203,31 +234,18 @@ fn roll_back(
     let mut added: BTreeSet<String> = BTreeSet::new();
     let mut dirs: BTreeSet<String> = BTreeSet::new();
     for layer in undo {
-        let mut archive = tar::Archive::new(open_layer(store, layer)?);
-        for entry in archive.entries()? {
-            let mut entry = entry?;
-            let raw = entry.path_bytes().into_owned();
-            let name = String::from_utf8(raw)?;
-            let name = name.trim_start_matches("./").trim_start_matches('/');
-            let name = name.trim_end_matches('/').to_string();
-            if name.is_empty() {
-                continue;
-            }
-            let base = &name[name.rfind('/').map_or(0, |i| i + 1)..];
-            if base.starts_with(".wh.") || has_xattrs(&mut entry) {
-                return Err(NotExact);
-            }
-            match index.get(&name) {
-                None => {
-                    added.insert(name);
+        // Headers only: an uncompressed layer's contents are seeked over.
+        match seekable_layer(store, layer)? {
+            Some(file) => {
+                for entry in tar::Archive::new(file).entries_with_seek()? {
+                    sort_entry(&mut entry?, &index, &mut added, &mut dirs)?;
                 }
-                Some(e) if e.kind == IndexKind::Dir && entry.header().entry_type().is_dir() => {
-                    dirs.insert(name);
-                }
-                Some(_) => return Err(NotExact),
             }
-            // Its content is not needed.
-            std::io::copy(&mut entry, &mut std::io::sink())?;
+            None => {
+                for entry in tar::Archive::new(open_layer(store, layer)?).entries()? {
+                    sort_entry(&mut entry?, &index, &mut added, &mut dirs)?;
+                }
+            }
         }
     }
     // Each added path goes with its shallowest ancestor the lower layers lack; everything
