@@ -153,6 +153,101 @@ fn touching_a_file_keeps_the_cache_and_changing_one_reruns_from_its_first_use() 
     }
 }
 
+/// Every path of a directory tree with its type, mode, owner and content (times left out: a
+/// RUN's files get the time it ran).
+fn tree(root: &std::path::Path) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for e in fs::read_dir(&dir).unwrap().flatten() {
+            let m = fs::symlink_metadata(e.path()).unwrap();
+            let what = if m.is_dir() {
+                todo.push(e.path());
+                String::new()
+            } else if m.file_type().is_symlink() {
+                fs::read_link(e.path()).unwrap().display().to_string()
+            } else {
+                let bytes = fs::read(e.path()).unwrap();
+                match String::from_utf8(bytes) {
+                    Ok(text) if text.len() < 2000 => text,
+                    Ok(text) => format!("{} bytes", text.len()),
+                    Err(e) => format!("{} bytes", e.as_bytes().len()),
+                }
+            };
+            let rel = e.path().strip_prefix(root).unwrap().display().to_string();
+            out.push(format!(
+                "{rel} {:o} {}:{} {what:?}",
+                m.mode(),
+                m.uid(),
+                m.gid()
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A rebuild after one file changed starts from the rootfs the last build kept, rolled back:
+/// its result must be the files a build in an empty store makes.
+#[test]
+fn a_rebuild_from_a_kept_rootfs_makes_the_same_files_as_a_fresh_store() {
+    let Some(b) = BuildEnv::new() else { return };
+    let Some(fresh) = BuildEnv::new() else { return };
+    let ctx = b.write_context(
+        "ctx",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox:local
+                 RUN mkdir -p /app/lib && echo lib > /app/lib/a && chown 10:20 /app/lib/a && chmod 700 /app/lib
+                 COPY src/ /app/src/
+                 RUN ls -a /app /app/src > /app/seen && stat -c '%n %a %u %g' /app /app/lib >> /app/seen && cat /app/src/* > /app/all && mkdir /app/out && ln -s ../all /app/out/link && chmod 751 /app && chown 5:5 /app && chmod 750 /app/lib && chown 7:7 /app/lib && touch -d @86400 /app/lib
+                 COPY extra.txt /app/
+                 RUN echo more >> /app/extra.txt && find /app -exec stat -c '%n %a %u %g %s' {} + | sort > /tmp/listing && mv /tmp/listing /app/listing
+",
+            ),
+            ("src/one.txt", "one
+"),
+            ("src/two.txt", "two
+"),
+            ("extra.txt", "extra
+"),
+        ],
+    );
+    b.build(&ctx, &[]);
+    fs::write(
+        ctx.join("src/one.txt"),
+        "one, edited
+",
+    )
+    .unwrap();
+    let kept = b.env.root().join("bale/cache/rootfs");
+    assert!(
+        fs::read_dir(&kept).unwrap().next().is_some(),
+        "the first build kept its rootfs"
+    );
+    let a = b.env.path("out-incremental");
+    let (_, progress) = b.build(&ctx, &["-o", &format!("type=local,dest={}", a.display())]);
+    assert!(
+        progress.contains("cache miss: src/one.txt changed"),
+        "{progress}"
+    );
+    let f = fresh.env.path("out-fresh");
+    fresh.build(&ctx, &["-o", &format!("type=local,dest={}", f.display())]);
+    let (ta, tf) = (tree(&a), tree(&f));
+    let only_a: Vec<&String> = ta.iter().filter(|l| !tf.contains(l)).collect();
+    let only_f: Vec<&String> = tf.iter().filter(|l| !ta.contains(l)).collect();
+    assert!(
+        only_a.is_empty() && only_f.is_empty(),
+        "incremental build only: {only_a:#?}\nfresh build only: {only_f:#?}"
+    );
+    assert_eq!(
+        fs::read_to_string(a.join("app/all")).unwrap(),
+        "one, edited\ntwo\n"
+    );
+}
+
 #[test]
 fn target_builds_only_the_stages_it_needs_and_stages_run_in_parallel() {
     let Some(b) = BuildEnv::new() else { return };
