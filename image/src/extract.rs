@@ -18,7 +18,7 @@ use std::collections::HashSet;
 use std::ffi::{CString, OsStr};
 use std::fs;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -207,6 +207,49 @@ fn cpath(p: &Path) -> io::Result<CString> {
     CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
 }
 
+/// Opens `rel` (a relative path; empty for `root` itself) under the directory `root` without
+/// following a symlink anywhere on the way, the last component included, and without leaving
+/// `root` (`openat2` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`). A symlink met on the way is
+/// `ELOOP`. `flags` are `open(2)` flags; `O_CLOEXEC` is added.
+pub fn open_beneath(root: BorrowedFd<'_>, rel: &[u8], flags: i32) -> io::Result<OwnedFd> {
+    let path = if rel.is_empty() { &b"."[..] } else { rel };
+    let c = CString::new(path).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: open_how is plain data; zeroed is a valid value.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (flags | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: valid dirfd, C string and open_how of the size passed.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root.as_raw_fd(),
+            c.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a new descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Sets the access and modification times of an open file to `mtime` (whole seconds).
+pub fn set_mtime_fd(fd: BorrowedFd<'_>, mtime: i64) -> io::Result<()> {
+    let t = libc::timespec {
+        tv_sec: mtime,
+        tv_nsec: 0,
+    };
+    let times = [t, t];
+    // SAFETY: a valid descriptor and two timespecs.
+    if unsafe { libc::futimens(fd.as_raw_fd(), times.as_ptr()) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 fn set_mtime(path: &Path, mtime: i64) -> io::Result<()> {
     let c = cpath(path)?;
     let t = libc::timespec {
@@ -236,7 +279,9 @@ pub fn extract_layer<R: Read>(reader: R, root: &Path, opts: &ExtractOptions) -> 
     let mut root_dir = Root::open(root)?;
     // Paths this layer wrote: an opaque marker keeps them and removes only lower content.
     let mut written: HashSet<Vec<u8>> = HashSet::new();
-    let mut dir_times: Vec<(PathBuf, i64)> = Vec::new();
+    // Relative paths: set through descriptors at the end, so that a later entry turning an
+    // ancestor into a symlink cannot send the time anywhere else.
+    let mut dir_times: Vec<(Vec<u8>, i64)> = Vec::new();
     let mut buf = vec![0u8; 1 << 20];
     for entry in archive.entries().map_err(Error::Read)? {
         let mut entry = entry.map_err(Error::Read)?;
@@ -377,19 +422,32 @@ pub fn extract_layer<R: Read>(reader: R, root: &Path, opts: &ExtractOptions) -> 
         }
         let mtime = header.mtime().map_err(Error::Read)? as i64;
         if ty == EntryType::Directory {
-            dir_times.push((host, mtime));
+            dir_times.push((path.clone(), mtime));
         } else {
             set_mtime(&host, mtime).map_err(|e| Error::io(&host, e))?;
         }
     }
-    dir_times.sort_by_key(|d| std::cmp::Reverse(d.0.as_os_str().len()));
-    for (dir, mtime) in dir_times {
-        match set_mtime(&dir, mtime) {
-            Ok(()) => {}
-            // A later whiteout may have removed it.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io(&dir, e)),
-        }
+    dir_times.sort_by_key(|d| std::cmp::Reverse(d.0.len()));
+    for (rel, mtime) in dir_times {
+        let fd = match open_beneath(
+            root_dir.fd.as_fd(),
+            &rel,
+            libc::O_RDONLY | libc::O_DIRECTORY,
+        ) {
+            Ok(fd) => fd,
+            // A later entry removed it, replaced it, or put a symlink on its way.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP | libc::EXDEV)
+                ) =>
+            {
+                continue;
+            }
+            Err(e) => return Err(Error::io(PathBuf::from(OsStr::from_bytes(&rel)), e)),
+        };
+        set_mtime_fd(fd.as_fd(), mtime)
+            .map_err(|e| Error::io(PathBuf::from(OsStr::from_bytes(&rel)), e))?;
     }
     Ok(())
 }

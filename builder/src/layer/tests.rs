@@ -471,6 +471,23 @@ fn extraction_refuses_escapes() {
     let tar = hostile_tar(&[(&wh, EntryType::Regular, "")]);
     extract_layer(tar.as_slice(), root.path(), &ExtractOptions::default()).unwrap();
     assert!(victim.exists());
+
+    // A directory whose ancestor a later entry turns into a symlink out of the root: its time,
+    // set at the end, stays inside (`x -> .` makes `x/y` replace the directory `y`).
+    let canary = outside.path().join("sub");
+    fs::create_dir(&canary).unwrap();
+    let before = fs::metadata(&canary).unwrap().mtime();
+    let root = tempfile::tempdir().unwrap();
+    let out = outside.path().to_str().unwrap().to_string();
+    let tar = hostile_tar(&[
+        ("y/", EntryType::Directory, ""),
+        ("y/sub/", EntryType::Directory, ""),
+        ("x", EntryType::Symlink, "."),
+        ("x/y", EntryType::Symlink, &out),
+    ]);
+    extract_layer(tar.as_slice(), root.path(), &ExtractOptions::default()).unwrap();
+    assert_eq!(fs::metadata(&canary).unwrap().mtime(), before);
+    assert_ne!(before, 0);
 }
 
 #[test]
