@@ -248,6 +248,35 @@ fn a_rebuild_from_a_kept_rootfs_makes_the_same_files_as_a_fresh_store() {
     );
 }
 
+/// A rootfs whose files no longer match its layers in a way no layer records is not kept.
+#[test]
+fn a_rootfs_a_run_left_unrecordable_changes_in_is_not_kept() {
+    let Some(b) = BuildEnv::new() else { return };
+    let kept = b.env.root().join("bale/cache/rootfs");
+    let count = || fs::read_dir(&kept).map_or(0, |d| d.count());
+    let cases = [
+        ("plain", "RUN echo kept > /kept", 1),
+        // Extraction would take this file for a whiteout.
+        ("whiteout-name", "RUN touch /tmp/.wh.odd", 0),
+        // No layer holds the root directory itself.
+        ("root-mode", "RUN chmod 711 /", 0),
+        // The image's tree bound into the RUN is not kept (a privileged command could have
+        // written through it); the stage's own is.
+        (
+            "mounted",
+            "RUN --mount=type=bind,from=busybox:local,target=/b true",
+            1,
+        ),
+    ];
+    for (name, run, want) in cases {
+        run_ok(&mut b.env.bale(["builder", "prune", "-a", "-f"]));
+        let text = format!("FROM busybox:local\n{run}\n");
+        let ctx = b.write_context(name, &[("Dockerfile", text.as_str())]);
+        b.build(&ctx, &[]);
+        assert_eq!(count(), want, "{name}");
+    }
+}
+
 #[test]
 fn target_builds_only_the_stages_it_needs_and_stages_run_in_parallel() {
     let Some(b) = BuildEnv::new() else { return };

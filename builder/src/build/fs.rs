@@ -66,6 +66,9 @@ pub struct Rootfs {
     clean: bool,
     /// Where it is offered to later builds when dropped clean (`None`: removed instead).
     keep_in: Option<PathBuf>,
+    /// Set when its files may differ from `chain` in a way nothing records (see
+    /// [`Rootfs::taint`]): it is then never offered to a later build.
+    tainted: std::sync::atomic::AtomicBool,
 }
 
 impl Rootfs {
@@ -95,6 +98,7 @@ impl Rootfs {
             chain: layers[..applied].to_vec(),
             clean: true,
             keep_in: reuse.then(|| super::reuse::kept_dir(store)),
+            tainted: std::sync::atomic::AtomicBool::new(false),
         };
         r.update(store, layers)?;
         Ok(r)
@@ -113,6 +117,15 @@ impl Rootfs {
         Ok(())
     }
 
+    /// Its files may now differ from its layers in a way no layer records: a RUN left a socket,
+    /// a file named like a whiteout, or changed the root directory itself; or it was handed to a
+    /// RUN as a mount source, which a privileged command could write through. It is removed
+    /// when dropped, never kept.
+    pub fn taint(&self) {
+        self.tainted
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// A RUN is about to change the files: until [`Rootfs::ran`], they match no layer list.
     pub fn running(&mut self) {
         self.clean = false;
@@ -129,6 +142,7 @@ impl Rootfs {
 impl Drop for Rootfs {
     fn drop(&mut self) {
         if self.clean
+            && !self.tainted.load(std::sync::atomic::Ordering::Relaxed)
             && !self.chain.is_empty()
             && let Some(kept) = &self.keep_in
             && super::reuse::keep(kept, &self.trash, &self.dir, &self.chain)
@@ -222,6 +236,22 @@ pub fn has_xattrs<R: Read>(entry: &mut tar::Entry<'_, R>) -> bool {
         exts.flatten()
             .any(|e| e.key_bytes().starts_with(b"SCHILY.xattr."))
     })
+}
+
+/// The owner PAX `uid`/`gid` records give, which win over the header's (ids too large for it).
+fn pax_owner<R: Read>(entry: &mut tar::Entry<'_, R>) -> (Option<u32>, Option<u32>) {
+    let (mut uid, mut gid) = (None, None);
+    if let Ok(Some(exts)) = entry.pax_extensions() {
+        for e in exts.flatten() {
+            let value = e.value().ok().and_then(|v| v.parse::<u32>().ok());
+            match e.key_bytes() {
+                b"uid" => uid = value,
+                b"gid" => gid = value,
+                _ => {}
+            }
+        }
+    }
+    (uid, gid)
 }
 
 /// Every path of a stage's filesystem read from its layers' tar headers alone (contents are
@@ -339,6 +369,7 @@ impl LayerIndex {
             self.remove_below(&name, None);
         }
         let xattrs = has_xattrs(entry);
+        let (pax_uid, pax_gid) = pax_owner(entry);
         let h = entry.header();
         // An empty numeric field (some writers leave them blank) reads as 0, as tar does.
         let num = |r: std::io::Result<u64>| r.unwrap_or(0);
@@ -347,8 +378,8 @@ impl LayerIndex {
             IndexEntry {
                 kind,
                 mode: num(h.mode().map(u64::from)) as u32 & 0o7777,
-                uid: num(h.uid()) as u32,
-                gid: num(h.gid()) as u32,
+                uid: pax_uid.unwrap_or(num(h.uid()) as u32),
+                gid: pax_gid.unwrap_or(num(h.gid()) as u32),
                 mtime: num(h.mtime()) as i64,
                 layer: i,
                 xattrs,
@@ -359,6 +390,21 @@ impl LayerIndex {
     /// The entry at `path` (absolute or relative to the image root), symlinks not followed.
     pub fn get(&self, path: &str) -> Option<&IndexEntry> {
         self.entries.get(&clean_entry(path.as_bytes()))
+    }
+
+    /// Every entry, by path in order.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &IndexEntry)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Whether any entry lies below directory `dir` (which may itself have no entry: a tar
+    /// that names `a/b` alone makes `a` implicitly).
+    pub fn has_below(&self, dir: &str) -> bool {
+        let prefix = format!("{dir}/");
+        self.entries
+            .range(prefix.clone()..)
+            .next()
+            .is_some_and(|(k, _)| k.starts_with(&prefix))
     }
 
     /// The content of the regular file at `path`, read from the layer that last wrote it.
@@ -421,7 +467,8 @@ pub fn user_files(
 pub(crate) mod tests {
     use super::*;
 
-    /// A layer of (path, content or `None` for a directory, mode, mtime) entries, owned by root.
+    /// A layer of (path, content or `None` for a directory, mode, mtime) entries, owned by root;
+    /// a content of `-> TARGET` makes a symlink.
     pub(crate) fn layer_with(
         store: &Store,
         entries: &[(&str, Option<&str>, u32, u64)],
@@ -432,19 +479,24 @@ pub(crate) mod tests {
             let mut t = tar::Builder::new(&mut w);
             for (name, content, mode, mtime) in entries {
                 let mut h = tar::Header::new_ustar();
-                h.set_entry_type(if content.is_some() {
-                    tar::EntryType::Regular
-                } else {
-                    tar::EntryType::Directory
+                let link = content.and_then(|c| c.strip_prefix("-> "));
+                h.set_entry_type(match (content, link) {
+                    (_, Some(_)) => tar::EntryType::Symlink,
+                    (Some(_), None) => tar::EntryType::Regular,
+                    (None, _) => tar::EntryType::Directory,
                 });
+                if let Some(l) = link {
+                    h.set_link_name(l).unwrap();
+                }
+                let content = if link.is_some() { None } else { *content };
                 h.set_size(content.map_or(0, |c| c.len() as u64));
                 h.set_mode(*mode);
                 h.set_mtime(*mtime);
                 h.set_uid(0);
                 h.set_gid(0);
+                h.set_path(name).unwrap();
                 h.set_cksum();
-                t.append_data(&mut h, name, content.unwrap_or("").as_bytes())
-                    .unwrap();
+                t.append(&h, content.unwrap_or("").as_bytes()).unwrap();
             }
             t.finish().unwrap();
         }

@@ -12,18 +12,28 @@
 //! Rolling back is exact or not done at all. It is done only when every layer to undo just
 //! added paths (and changed the metadata of directories that were already there): the added
 //! trees are moved to the trash and those directories get back their owner, mode and time from
-//! the shared layers' headers. A layer that deleted or replaced a lower path, or carries
-//! extended attributes, makes the tree useless: it goes to the trash and the rootfs is
-//! extracted afresh. At most [`KEEP`] trees are kept, the newest; `bale builder prune` and
-//! `bale system prune` remove them with the rest of the build cache.
+//! the shared layers' headers. A layer that deleted or replaced a lower path, carries extended
+//! attributes or names a path two ways, and shared layers whose headers may not say what is on
+//! disk (a name written through a symlink, a directory made implicitly), make the tree useless:
+//! it goes to the trash and the rootfs is extracted afresh. Every change goes through
+//! descriptors opened beneath the tree without following symlinks, so a hostile layer cannot
+//! turn the rollback on anything outside it.
+//!
+//! A tree is kept only when its files are exactly its layers: not after a failed or interrupted
+//! RUN, nor after a RUN left what no layer records (see [`super::fs::Rootfs::taint`]), nor when
+//! it was bound into a RUN. Its files are never synced, so a tree from an earlier boot is not
+//! used. At most [`KEEP`] trees are kept, the newest; `bale builder prune` and `bale system
+//! prune` remove them with the rest of the build cache.
 
 use std::collections::BTreeSet;
 use std::fs;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bale_image::Store;
+use bale_image::extract::{open_beneath, set_mtime_fd};
 use bale_image::store::CachedLayer;
 
 use super::fs::{IndexKind, LayerIndex, has_xattrs, open_layer, seekable_layer, trash_dir};
@@ -62,7 +72,16 @@ fn discard(trash: &Path, path: &Path) {
 /// Leaves the rootfs at `dir`, holding exactly `chain`, for later builds; false when it could
 /// not be kept (the caller removes it then).
 pub fn keep(kept: &Path, trash: &Path, dir: &Path, chain: &[CachedLayer]) -> bool {
-    let Ok(text) = serde_json::to_vec(chain) else {
+    let Some(boot) = boot_id() else {
+        return false;
+    };
+    let record = Kept {
+        boot,
+        // SAFETY: geteuid has no preconditions.
+        uid: unsafe { libc::geteuid() },
+        layers: chain.to_vec(),
+    };
+    let Ok(text) = serde_json::to_vec(&record) else {
         return false;
     };
     if fs::create_dir_all(kept).is_err() {
@@ -107,7 +126,12 @@ fn evict(kept: &Path, trash: &Path) {
                 discard(trash, &e.path());
             }
         } else if !name.starts_with('.') {
-            names.push(name);
+            // A tree from an earlier boot (or another user) is never claimed.
+            if read_chain(&e.path()).is_some() {
+                names.push(name);
+            } else {
+                discard(trash, &e.path());
+            }
         }
     }
     names.sort();
@@ -117,8 +141,28 @@ fn evict(kept: &Path, trash: &Path) {
     }
 }
 
+/// What a kept tree's `layers.json` says.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Kept {
+    /// The boot it was made in. Its files were never synced: after a crash of the machine
+    /// they may be short, so a tree from an earlier boot is not used.
+    boot: String,
+    /// The user that extracted it (owners are only applied as root).
+    uid: u32,
+    /// The layers its files are, bottom first.
+    layers: Vec<CachedLayer>,
+}
+
+fn boot_id() -> Option<String> {
+    let id = fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    Some(id.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// The layers of the tree in `dir`, when it was kept in this boot by this user.
 fn read_chain(dir: &Path) -> Option<Vec<CachedLayer>> {
-    serde_json::from_slice(&fs::read(dir.join(CHAIN_FILE)).ok()?).ok()
+    let kept: Kept = serde_json::from_slice(&fs::read(dir.join(CHAIN_FILE)).ok()?).ok()?;
+    // SAFETY: geteuid has no preconditions.
+    (Some(kept.boot) == boot_id() && kept.uid == unsafe { libc::geteuid() }).then_some(kept.layers)
 }
 
 fn shared_prefix(a: &[CachedLayer], b: &[CachedLayer]) -> usize {
@@ -189,9 +233,16 @@ fn parent(path: &str) -> &str {
     path.rfind('/').map_or("", |i| &path[..i])
 }
 
+/// Whether a path is written the one way extraction and the index agree on: no empty, `.` or
+/// `..` component.
+fn canonical(path: &str) -> bool {
+    path.split('/')
+        .all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
 /// Files an entry of a layer to undo under the paths it added or the lower directories whose
 /// metadata it may have changed; anything else (a whiteout, a replaced lower path, extended
-/// attributes) cannot be undone exactly.
+/// attributes, a name written two ways) cannot be undone exactly.
 fn sort_entry<R: std::io::Read>(
     entry: &mut tar::Entry<'_, R>,
     index: &LayerIndex,
@@ -199,10 +250,13 @@ fn sort_entry<R: std::io::Read>(
     dirs: &mut BTreeSet<String>,
 ) -> Result<(), NotExact> {
     let name = String::from_utf8(entry.path_bytes().into_owned())?;
-    let name = name.trim_start_matches("./").trim_start_matches('/');
-    let name = name.trim_end_matches('/').to_string();
-    if name.is_empty() {
+    let name = name.strip_prefix("./").unwrap_or(&name);
+    let name = name.strip_suffix('/').unwrap_or(name).to_string();
+    if name.is_empty() || name == "." {
         return Ok(());
+    }
+    if !canonical(&name) {
+        return Err(NotExact);
     }
     let base = &name[name.rfind('/').map_or(0, |i| i + 1)..];
     if base.starts_with(".wh.") || has_xattrs(entry) {
@@ -220,7 +274,31 @@ fn sort_entry<R: std::io::Read>(
     Ok(())
 }
 
+/// Whether the shared layers' headers say exactly what is on disk: every name canonical, and
+/// none written through a symlink (`x -> .` then `x/y` changes `y` behind the index's back).
+fn index_is_faithful(index: &LayerIndex) -> bool {
+    index.entries().all(|(path, _)| {
+        if !canonical(path) {
+            return false;
+        }
+        let mut up = parent(path);
+        while !up.is_empty() {
+            if index
+                .get(up)
+                .is_some_and(|e| !matches!(e.kind, IndexKind::Dir))
+            {
+                return false;
+            }
+            up = parent(up);
+        }
+        true
+    })
+}
+
 /// Turns `dir`, holding `lower` then `undo`, into `lower` alone, exactly, or fails.
+///
+/// Every change goes through descriptors opened beneath `dir` with no symlink followed on the
+/// way, so whatever the tree holds, nothing outside it is touched.
 fn roll_back(
     store: &Store,
     dir: &Path,
@@ -231,6 +309,9 @@ fn roll_back(
         return Ok(());
     }
     let index = LayerIndex::build(store, lower)?;
+    if !index_is_faithful(&index) {
+        return Err(NotExact);
+    }
     let mut added: BTreeSet<String> = BTreeSet::new();
     let mut dirs: BTreeSet<String> = BTreeSet::new();
     for layer in undo {
@@ -248,17 +329,21 @@ fn roll_back(
             }
         }
     }
-    // Each added path goes with its shallowest ancestor the lower layers lack; everything
-    // above it must be a real directory there (a symlink could lead out of the tree).
+    // Each added path goes with its shallowest ancestor the lower layers lack. That ancestor
+    // must be truly absent from them (not a directory a lower entry made implicitly), and
+    // everything above it a directory they name.
     let mut roots: BTreeSet<String> = BTreeSet::new();
     for path in &added {
         let mut root = path.as_str();
         loop {
             let up = parent(root);
-            if up.is_empty() || index.get(up).is_some() {
+            if up.is_empty() || index.get(up).is_some() || index.has_below(up) {
                 break;
             }
             root = up;
+        }
+        if index.has_below(root) {
+            return Err(NotExact);
         }
         roots.insert(root.to_string());
     }
@@ -271,42 +356,63 @@ fn roll_back(
             up = parent(up);
         }
     }
+    let tree = fs::File::open(dir)?;
     let trash = trash_dir(store);
     fs::create_dir_all(&trash)?;
+    let trash = fs::File::open(&trash)?;
     for root in &roots {
-        let path = dir.join(root);
-        match fs::rename(&path, trash.join(unique("reuse-"))) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e.into()),
-        }
         let up = parent(root);
+        let name = &root[up.len() + usize::from(!up.is_empty())..];
+        let parent_fd = open_beneath(
+            tree.as_fd(),
+            up.as_bytes(),
+            libc::O_PATH | libc::O_DIRECTORY,
+        )?;
+        let from = std::ffi::CString::new(name)?;
+        let to = std::ffi::CString::new(unique("reuse-"))?;
+        // SAFETY: valid descriptors and C strings.
+        let r = unsafe {
+            libc::renameat(
+                parent_fd.as_raw_fd(),
+                from.as_ptr(),
+                trash.as_raw_fd(),
+                to.as_ptr(),
+            )
+        };
+        if r != 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(e.into());
+            }
+        }
         if !up.is_empty() {
             dirs.insert(up.to_string());
         }
     }
-    // Directories get back what the lower layers say, their times last.
+    // Directories get back what the lower layers say, their times last (deepest first).
+    let mut restored = Vec::with_capacity(dirs.len());
     for d in &dirs {
         let Some(e) = index.get(d) else {
             return Err(NotExact);
         };
-        let path = dir.join(d);
-        let meta = fs::symlink_metadata(&path)?;
-        if e.kind != IndexKind::Dir || !meta.is_dir() || e.xattrs {
+        if e.kind != IndexKind::Dir || e.xattrs {
             return Err(NotExact);
         }
-        if xattr::list(&path)?.next().is_some() {
+        let fd = open_beneath(
+            tree.as_fd(),
+            d.as_bytes(),
+            libc::O_RDONLY | libc::O_DIRECTORY,
+        )?;
+        let f = fs::File::from(fd);
+        if xattr::FileExt::list_xattr(&f)?.next().is_some() {
             return Err(NotExact);
         }
-        std::os::unix::fs::lchown(&path, Some(e.uid), Some(e.gid))?;
-        fs::set_permissions(&path, fs::Permissions::from_mode(e.mode))?;
+        std::os::unix::fs::fchown(&f, Some(e.uid), Some(e.gid))?;
+        f.set_permissions(fs::Permissions::from_mode(e.mode))?;
+        restored.push((f, e.mtime));
     }
-    for d in dirs.iter().rev() {
-        let Some(e) = index.get(d) else {
-            return Err(NotExact);
-        };
-        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(e.mtime.max(0) as u64);
-        fs::File::open(dir.join(d))?.set_modified(t)?;
+    for (f, mtime) in restored.iter().rev() {
+        set_mtime_fd(f.as_fd(), *mtime)?;
     }
     Ok(())
 }
@@ -369,18 +475,6 @@ mod tests {
         })
     }
 
-    fn base(store: &Store) -> CachedLayer {
-        layer(
-            store,
-            &[
-                ("app/", None, 0o750, 1000),
-                ("app/lower", Some("lower"), 0o644, 1000),
-                ("etc/", None, 0o755, 1000),
-                ("etc/passwd", Some("root:x:0:0::/:/bin/sh\n"), 0o644, 1000),
-            ],
-        )
-    }
-
     fn next(store: &Store) -> CachedLayer {
         layer(
             store,
@@ -391,13 +485,13 @@ mod tests {
         )
     }
 
-    /// Keeps a tree of `base` and `undone` as a build would, then builds `base` and another
-    /// layer twice, from the kept tree and afresh: (from the kept tree, afresh).
-    fn reused_and_fresh(
-        store: &Store,
-        undone: &[(&str, Option<&str>, u32, u64)],
-    ) -> (Rootfs, Rootfs) {
-        let l0 = base(store);
+    type Entries<'a> = [(&'a str, Option<&'a str>, u32, u64)];
+
+    /// Keeps a tree of `lower` and `undone` as a build would, then builds `lower` and another
+    /// layer twice, from the kept tree and afresh, and checks they hold the same files: (from
+    /// the kept tree, afresh).
+    fn reused_and_fresh(store: &Store, lower: &Entries, undone: &Entries) -> (Rootfs, Rootfs) {
+        let l0 = layer(store, lower);
         let l1 = layer(store, undone);
         drop(Rootfs::create(store, &[l0.clone(), l1], true).unwrap());
         assert_eq!(kept_count(store), 1, "a clean tree is kept");
@@ -409,6 +503,13 @@ mod tests {
         (reused, fresh)
     }
 
+    const BASE: &Entries = &[
+        ("app/", None, 0o750, 1000),
+        ("app/lower", Some("lower"), 0o644, 1000),
+        ("etc/", None, 0o755, 1000),
+        ("etc/passwd", Some("root:x:0:0::/:/bin/sh\n"), 0o644, 1000),
+    ];
+
     #[test]
     fn a_kept_tree_rolls_back_exactly_to_the_shared_layers() {
         let Some((_dir, store)) = root_store() else {
@@ -417,6 +518,7 @@ mod tests {
         // Only additions, and new metadata for a directory the base has.
         let (reused, _) = reused_and_fresh(
             &store,
+            BASE,
             &[
                 ("app/", None, 0o700, 2000),
                 ("app/src/", None, 0o755, 2000),
@@ -438,6 +540,7 @@ mod tests {
         };
         let (reused, _) = reused_and_fresh(
             &store,
+            BASE,
             &[
                 ("app/", None, 0o750, 2000),
                 ("app/.wh.lower", Some(""), 0o644, 2000),
@@ -451,7 +554,7 @@ mod tests {
         let Some((_dir, store)) = root_store() else {
             return;
         };
-        let l0 = base(&store);
+        let l0 = layer(&store, BASE);
         let mut r = Rootfs::create(&store, std::slice::from_ref(&l0), true).unwrap();
         r.running();
         fs::write(r.dir.join("stray"), "a failed RUN left this").unwrap();
@@ -471,6 +574,65 @@ mod tests {
             .collect();
         drop(held);
         assert_eq!(kept_count(&store), KEEP);
+    }
+
+    #[test]
+    fn files_under_a_directory_the_lower_layers_made_implicitly_stay() {
+        let Some((_dir, store)) = root_store() else {
+            return;
+        };
+        // No directory entries: extraction makes `usr/local/bin` for `foo`.
+        let (reused, _) = reused_and_fresh(
+            &store,
+            &[("usr/local/bin/foo", Some("foo"), 0o755, 1000)],
+            &[("usr/local/bin/bar", Some("bar"), 0o755, 2000)],
+        );
+        assert!(reused.dir.join("usr/local/bin/foo").exists());
+        assert!(!reused.dir.join("usr/local/bin/bar").exists());
+    }
+
+    #[test]
+    fn a_hostile_tree_cannot_turn_the_rollback_outside() {
+        let Some((_dir, store)) = root_store() else {
+            return;
+        };
+        let outside = tempfile::tempdir().unwrap();
+        fs::create_dir(outside.path().join("etc")).unwrap();
+        fs::create_dir(outside.path().join("home")).unwrap();
+        fs::set_permissions(
+            outside.path().join("etc"),
+            fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        let before = listing(outside.path());
+        let target = format!("-> {}", outside.path().display());
+        // `x -> .` makes `x/y` a symlink `y` out of the tree, which the headers do not name.
+        // (Extraction resolves it inside the tree, where the same path exists.)
+        let inside = outside.path().to_str().unwrap().trim_start_matches('/');
+        let mut lower: Vec<(&str, Option<&str>, u32, u64)> = Vec::new();
+        let dirs: Vec<String> = inside
+            .split('/')
+            .scan(String::new(), |acc, c| {
+                acc.push_str(c);
+                acc.push('/');
+                Some(acc.clone())
+            })
+            .collect();
+        for d in &dirs {
+            lower.push((d, None, 0o755, 1000));
+        }
+        lower.push(("x", Some("-> ."), 0o777, 1000));
+        lower.push(("x/y", Some(&target), 0o777, 1000));
+        reused_and_fresh(
+            &store,
+            &lower,
+            &[
+                ("y/etc/", None, 0o700, 2000),
+                ("y/home/", None, 0o755, 2000),
+                ("y/home/f", Some("f"), 0o644, 2000),
+            ],
+        );
+        assert_eq!(listing(outside.path()), before);
     }
 
     #[test]

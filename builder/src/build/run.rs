@@ -26,7 +26,7 @@ use super::{SecretSource, Shared};
 use crate::dockerignore::Dockerignore;
 use crate::layer::write_layer_from_diff;
 use crate::progress::{self, Event};
-use crate::snapshot::{Snapshot, diff};
+use crate::snapshot::{Change, Snapshot, diff};
 
 /// A RUN's command as it will be executed.
 #[derive(Debug, Clone)]
@@ -157,6 +157,26 @@ pub fn mount_content(
         }
     }
     Ok(((!parts.is_empty()).then(|| parts.join("\n")), change))
+}
+
+/// The root directory's mode, owner and extended attributes: a layer never records them.
+fn root_identity(dir: &Path) -> BuildResult<(u32, u32, u32, Vec<std::ffi::OsString>)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::symlink_metadata(dir)
+        .map_err(|e| BuildError::new(format!("reading {}: {e}", dir.display())))?;
+    let mut names: Vec<std::ffi::OsString> = xattr::list(dir)
+        .map_err(|e| BuildError::new(format!("reading {}: {e}", dir.display())))?
+        .collect();
+    names.sort();
+    Ok((m.mode(), m.uid(), m.gid(), names))
+}
+
+/// A change the RUN's layer cannot carry as it is: a socket (left out), or a file whose name
+/// extraction would take for a whiteout.
+fn unrecorded((path, change): &(Vec<u8>, Change)) -> bool {
+    let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
+    name.starts_with(b".wh.")
+        || matches!(change, Change::Entry(m) if m.kind == crate::snapshot::Kind::Socket)
 }
 
 /// Things that must live until the command has exited: cache-mount locks, temporary copies.
@@ -361,24 +381,34 @@ fn prepare_mounts(
             MountType::Bind => {
                 let src = m.source.clone().unwrap_or_else(|| ".".to_string());
                 let target = target(None)?;
+                // A tree bound read-only into the command is exposed to it: it is not kept for
+                // later builds (see `Rootfs::taint`).
+                let exposed = |r: &super::fs::Rootfs| {
+                    if m.readonly {
+                        r.taint();
+                    }
+                    r.dir.clone()
+                };
                 let root = match m.from.as_deref().map(|f| sh.source(f)) {
                     None => sh.context.clone(),
                     Some(Source::Stage(i)) => {
                         let Some(o) = sh.wait_stage(i) else {
                             return Err(BuildError::new(""));
                         };
-                        sh.stage_dir(&o)?
+                        sh.stage_dir(&o)?;
+                        let r = o.rootfs.lock().unwrap_or_else(|e| e.into_inner());
+                        r.as_ref().map(exposed).unwrap_or_default()
                     }
                     Some(Source::Context(name)) => match &sh.opts.build_contexts[&name] {
                         super::NamedContext::Dir(d) => d.clone(),
                         super::NamedContext::Image(r) => {
                             let img = sh.image(r)?;
-                            sh.image_rootfs(&img)?.dir.clone()
+                            exposed(sh.image_rootfs(&img)?.as_ref())
                         }
                     },
                     Some(Source::Image(r)) => {
                         let img = sh.source_image(&r)?;
-                        sh.image_rootfs(&img)?.dir.clone()
+                        exposed(sh.image_rootfs(&img)?.as_ref())
                     }
                 };
                 let mut source =
@@ -534,6 +564,7 @@ pub fn run_step(
         spec.shm_size = s;
     }
     let started = Instant::now();
+    let root_before = root_identity(&rootfs.dir)?;
     rootfs.running();
     let status = Sandbox::run_with_output(&spec, &mut |stream, line| {
         let mut data = line.to_vec();
@@ -559,6 +590,9 @@ pub fn run_step(
     }
     let after = Snapshot::take(&rootfs.dir)?;
     let changes = diff(&before, &after);
+    if root_identity(&rootfs.dir)? != root_before || changes.changes.iter().any(unrecorded) {
+        rootfs.taint();
+    }
     let layer = if changes.changes.is_empty() {
         None
     } else {
