@@ -82,6 +82,7 @@ pub(crate) const STAGE_SETGID: u32 = 100_006;
 pub(crate) const STAGE_SETUID: u32 = 100_007;
 pub(crate) const STAGE_EXEC: u32 = 100_008;
 pub(crate) const STAGE_SETNS: u32 = 100_009;
+pub(crate) const STAGE_CAPS: u32 = 100_010;
 
 /// Everything the children need, prepared by the parent.
 pub(crate) struct Plan {
@@ -290,6 +291,9 @@ pub(crate) unsafe fn init_main(plan: &Plan) -> ! {
         {
             fail(plan.err_w, STAGE_PIVOT, errno());
         }
+        // Init needs no more than the command from here on; with the same capabilities the
+        // command may use `/proc/1/...` as it would where it is pid 1 itself.
+        drop_capabilities(plan.err_w);
 
         let pid = raw_fork(0);
         if pid == 0 {
@@ -356,6 +360,7 @@ unsafe fn command_main(plan: &Plan) -> ! {
         if libc::chdir(plan.workdir.as_ptr()) != 0 {
             fail(plan.err_w, STAGE_CHDIR, errno());
         }
+        drop_capabilities(plan.err_w);
         // HAZARD: glibc's setgroups/setgid/setuid make every thread of the process change
         // credentials together, signalling the threads it believes exist and waiting for them.
         // After a raw clone of a multi-threaded parent that list names threads this child does
@@ -385,6 +390,96 @@ unsafe fn command_main(plan: &Plan) -> ! {
             }
         }
         fail(plan.err_w, STAGE_EXEC, err);
+    }
+}
+
+/// The capabilities a command keeps: docker's default set without `CAP_MKNOD` (docker keeps
+/// that one behind a device cgroup, which bale has not, so a block device node would open the
+/// host's disks). Without `CAP_SYS_ADMIN` and `CAP_NET_ADMIN` the command can neither mount
+/// (nor remount a read-only bind mount writable) nor reconfigure a shared network.
+pub(crate) const KEPT_CAPABILITIES: u64 = (1 << 0) // CAP_CHOWN
+    | (1 << 1) // CAP_DAC_OVERRIDE
+    | (1 << 3) // CAP_FOWNER
+    | (1 << 4) // CAP_FSETID
+    | (1 << 5) // CAP_KILL
+    | (1 << 6) // CAP_SETGID
+    | (1 << 7) // CAP_SETUID
+    | (1 << 8) // CAP_SETPCAP
+    | (1 << 10) // CAP_NET_BIND_SERVICE
+    | (1 << 13) // CAP_NET_RAW
+    | (1 << 18) // CAP_SYS_CHROOT
+    | (1 << 29) // CAP_AUDIT_WRITE
+    | (1 << 31); // CAP_SETFCAP
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// Narrows this thread's capabilities (bounding, ambient, effective, permitted, inheritable)
+/// to [`KEPT_CAPABILITIES`]; what the bounding set lacks, no `execve` can give back.
+unsafe fn drop_capabilities(err_w: RawFd) {
+    unsafe {
+        for cap in 0..64 {
+            if KEPT_CAPABILITIES & (1u64 << cap) == 0
+                && libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) != 0
+                && errno() != libc::EINVAL
+            {
+                fail(err_w, STAGE_CAPS, errno());
+            }
+        }
+        // EINVAL: a kernel without ambient capabilities has none to clear.
+        if libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        ) != 0
+            && errno() != libc::EINVAL
+        {
+            fail(err_w, STAGE_CAPS, errno());
+        }
+        let mut header = CapHeader {
+            version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
+            pid: 0,
+        };
+        let mut data = [CapData {
+            effective: 0,
+            permitted: 0,
+            inheritable: 0,
+        }; 2];
+        if libc::syscall(
+            libc::SYS_capget,
+            &mut header as *mut CapHeader,
+            data.as_mut_ptr(),
+        ) != 0
+        {
+            fail(err_w, STAGE_CAPS, errno());
+        }
+        for (i, d) in data.iter_mut().enumerate() {
+            let keep = (KEPT_CAPABILITIES >> (32 * i)) as u32;
+            d.effective &= keep;
+            d.permitted &= keep;
+            d.inheritable &= keep;
+        }
+        if libc::syscall(
+            libc::SYS_capset,
+            &mut header as *mut CapHeader,
+            data.as_ptr(),
+        ) != 0
+        {
+            fail(err_w, STAGE_CAPS, errno());
+        }
     }
 }
 

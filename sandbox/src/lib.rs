@@ -1035,6 +1035,7 @@ fn outcome_result(
                         child::STAGE_SETGID => format!("setting gid {}", user.gid),
                         child::STAGE_SETUID => format!("setting uid {}", user.uid),
                         child::STAGE_SETNS => "entering the container's namespaces".to_string(),
+                        child::STAGE_CAPS => "dropping capabilities".to_string(),
                         i => steps
                             .get(i as usize)
                             .cloned()

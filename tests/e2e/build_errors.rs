@@ -129,7 +129,8 @@ fn run_cannot_write_outside_its_rootfs_or_see_host_processes() {
         "FROM busybox:local\n\
          RUN echo x > /../../../tmp/{marker} && echo y > /proc/1/root/tmp/{marker}-2 && echo z > /proc/self/root/tmp/{marker}-3\n\
          RUN n=$(ls /proc | grep -c '^[0-9]'); echo \"processes: $n\"; test \"$n\" -le 8\n\
-         RUN ! kill -0 1 2>/dev/null || test \"$(cat /proc/1/comm)\" != systemd\n"
+         RUN ! kill -0 1 2>/dev/null || test \"$(cat /proc/1/comm)\" != systemd\n\
+         RUN grep CapEff /proc/self/status; mkdir -p /mnt/t; ! mount -t tmpfs none /mnt/t && ! mknod /tmp/disk b 8 0 && ! ip link set lo down && echo confined\n"
     );
     let ctx = b.write_context("ctx", &[("Dockerfile", text.as_str())]);
     let (id, progress) = b.build(&ctx, &[]);
@@ -140,6 +141,10 @@ fn run_cannot_write_outside_its_rootfs_or_see_host_processes() {
         );
     }
     assert!(progress.contains("processes: "), "{progress}");
+    // Docker's default capabilities less CAP_MKNOD: no mount, no device node, no network
+    // administration.
+    assert!(progress.contains("CapEff:\t00000000a00425fb"), "{progress}");
+    assert!(progress.contains(" confined\n"), "{progress}");
     // The writes stayed in the image.
     if let Some(out) = b.podman_run(
         &id,
