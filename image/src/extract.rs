@@ -145,27 +145,12 @@ impl Root {
     }
 
     fn openat2(&self, rel: &[u8]) -> io::Result<OwnedFd> {
-        let path = if rel.is_empty() { &b"."[..] } else { rel };
-        let c = CString::new(path).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-        // SAFETY: open_how is plain data; zeroed is a valid value.
-        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-        how.flags = (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64;
-        how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-        // SAFETY: valid dirfd, C string and open_how of the size passed.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                self.fd.as_raw_fd(),
-                c.as_ptr(),
-                &how as *const libc::open_how,
-                std::mem::size_of::<libc::open_how>(),
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: the kernel returned a new descriptor we own.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+        openat2(
+            self.fd.as_fd(),
+            rel,
+            libc::O_PATH | libc::O_DIRECTORY,
+            libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+        )
     }
 
     /// The host path of directory `rel` inside the root, created (0755) if missing.
@@ -212,17 +197,27 @@ fn cpath(p: &Path) -> io::Result<CString> {
 /// `root` (`openat2` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`). A symlink met on the way is
 /// `ELOOP`. `flags` are `open(2)` flags; `O_CLOEXEC` is added.
 pub fn open_beneath(root: BorrowedFd<'_>, rel: &[u8], flags: i32) -> io::Result<OwnedFd> {
+    openat2(
+        root,
+        rel,
+        flags,
+        libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
+    )
+}
+
+/// `openat2(dir, rel, flags | O_CLOEXEC, resolve)`; an empty `rel` opens `dir` itself.
+fn openat2(dir: BorrowedFd<'_>, rel: &[u8], flags: i32, resolve: u64) -> io::Result<OwnedFd> {
     let path = if rel.is_empty() { &b"."[..] } else { rel };
     let c = CString::new(path).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     // SAFETY: open_how is plain data; zeroed is a valid value.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (flags | libc::O_CLOEXEC) as u64;
-    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+    how.resolve = resolve;
     // SAFETY: valid dirfd, C string and open_how of the size passed.
     let fd = unsafe {
         libc::syscall(
             libc::SYS_openat2,
-            root.as_raw_fd(),
+            dir.as_raw_fd(),
             c.as_ptr(),
             &how as *const libc::open_how,
             std::mem::size_of::<libc::open_how>(),
