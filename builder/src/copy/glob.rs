@@ -16,13 +16,45 @@ pub(crate) fn has_wildcards(s: &str) -> bool {
     false
 }
 
-/// Go's `filepath.Match(pattern, name)`: `*` is any run of characters but `/`, `?` one
-/// character but `/`, `[...]` a class (`[^...]` negated, `a-z` ranges), `\` escapes. A
-/// malformed pattern matches nothing, as Go reports an error the copy then ignores.
-pub(crate) fn go_match(pattern: &str, name: &str) -> bool {
+/// A pattern [`path_match`] cannot read: an unclosed or empty class, a bad range, a trailing
+/// `\`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("syntax error in pattern")]
+pub struct BadPattern;
+
+/// Go's `path.Match(pattern, name)` (and `filepath.Match` on Linux), which COPY wildcards and
+/// docker's `reference=` filter use: `*` is any run of characters but `/`, `?` one character
+/// but `/`, `[...]` a class (`[^...]` negated, `a-z` ranges), `\` escapes. A malformed pattern
+/// is an error even where the name already failed to match, as in Go.
+pub fn path_match(pattern: &str, name: &str) -> Result<bool, BadPattern> {
     let p: Vec<char> = pattern.chars().collect();
+    if !well_formed(&p) {
+        return Err(BadPattern);
+    }
     let n: Vec<char> = name.chars().collect();
-    match_from(&p, &n).unwrap_or(false)
+    Ok(match_from(&p, &n).unwrap_or(false))
+}
+
+/// [`path_match`] for COPY: a malformed pattern matches nothing, as BuildKit ignores Go's
+/// error there.
+pub(crate) fn go_match(pattern: &str, name: &str) -> bool {
+    path_match(pattern, name).unwrap_or(false)
+}
+
+fn well_formed(p: &[char]) -> bool {
+    let mut i = 0;
+    while i < p.len() {
+        match p[i] {
+            '\\' if i + 1 == p.len() => return false,
+            '\\' => i += 2,
+            '[' => match match_class(p, i + 1, None) {
+                Some((_, next)) => i = next,
+                None => return false,
+            },
+            _ => i += 1,
+        }
+    }
+    true
 }
 
 fn match_from(p: &[char], n: &[char]) -> Option<bool> {
@@ -225,6 +257,17 @@ mod tests {
         for (p, n, want) in rows {
             assert_eq!(go_match(p, n), *want, "match({p:?}, {n:?})");
         }
+    }
+
+    #[test]
+    fn malformed_patterns_are_errors_even_after_a_mismatch() {
+        for p in ["[", "[^", "a[", "x[", "a\\", "[]a]", "[a-]", "[-a]", "zz[a"] {
+            assert_eq!(path_match(p, "a"), Err(BadPattern), "{p:?}");
+        }
+        // `!` negates nothing in Go: it is one more member of the class.
+        assert_eq!(path_match("[!a]x", "bx"), Ok(false));
+        assert_eq!(path_match("[!a]x", "!x"), Ok(true));
+        assert_eq!(path_match("[^a]x", "bx"), Ok(true));
     }
 
     #[test]

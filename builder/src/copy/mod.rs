@@ -88,6 +88,7 @@
 mod archive;
 mod dest;
 mod glob;
+pub use glob::{BadPattern, path_match};
 mod plan;
 mod remote;
 mod resolve;
