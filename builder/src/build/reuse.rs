@@ -22,8 +22,9 @@
 //! A tree is kept only when its files are exactly its layers: not after a failed or interrupted
 //! RUN, nor after a RUN left what no layer records (see [`super::fs::Rootfs::taint`]), nor when
 //! it was bound into a RUN. Its files are never synced, so a tree from an earlier boot is not
-//! used. At most [`KEEP`] trees are kept, the newest; `bale builder prune` and `bale system
-//! prune` remove them with the rest of the build cache.
+//! used. At most [`KEEP`] trees are kept, the newest, and none when the disk has less than
+//! 1 GiB or a twentieth of its size free (the kept ones are then dropped too); `bale builder
+//! prune` and `bale system prune` remove them with the rest of the build cache.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -87,6 +88,11 @@ pub fn keep(kept: &Path, trash: &Path, dir: &Path, chain: &[CachedLayer]) -> boo
     if fs::create_dir_all(kept).is_err() {
         return false;
     }
+    // Kept trees are only for speed: on a filling disk they give the room back.
+    if !disk_has_room(kept) {
+        evict_all(kept, trash);
+        return false;
+    }
     // Assembled under a dot name that claims skip, then renamed into view whole.
     let staging = kept.join(unique(".staging-"));
     let ok = fs::create_dir(&staging).is_ok()
@@ -105,6 +111,35 @@ pub fn keep(kept: &Path, trash: &Path, dir: &Path, chain: &[CachedLayer]) -> boo
     }
     evict(kept, trash);
     true
+}
+
+/// Whether the filesystem of `path` has room to spare for a kept tree: at least 1 GiB and a
+/// twentieth of its size free.
+fn disk_has_room(path: &Path) -> bool {
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    // SAFETY: statvfs is plain data; zeroed is a valid value.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid C string and a statvfs to fill.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return false;
+    }
+    let unit = st.f_frsize as u64;
+    roomy(st.f_bavail as u64 * unit, st.f_blocks as u64 * unit)
+}
+
+fn roomy(available: u64, total: u64) -> bool {
+    available >= (1 << 30) && available >= total / 20
+}
+
+/// Trashes every kept tree.
+fn evict_all(kept: &Path, trash: &Path) {
+    if let Ok(entries) = fs::read_dir(kept) {
+        for e in entries.flatten() {
+            discard(trash, &e.path());
+        }
+    }
 }
 
 /// Trashes all but the newest [`KEEP`] trees, and staging folders a killed build left.
@@ -633,6 +668,15 @@ mod tests {
             ],
         );
         assert_eq!(listing(outside.path()), before);
+    }
+
+    #[test]
+    fn trees_are_kept_only_with_room_to_spare() {
+        const GIB: u64 = 1 << 30;
+        assert!(roomy(50 * GIB, 250 * GIB));
+        assert!(!roomy(10 * GIB, 250 * GIB), "less than a twentieth free");
+        assert!(!roomy(GIB / 2, 5 * GIB), "less than 1 GiB free");
+        assert!(roomy(2 * GIB, 20 * GIB));
     }
 
     #[test]
