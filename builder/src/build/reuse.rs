@@ -44,6 +44,9 @@ pub const KEEP: usize = 4;
 
 const CHAIN_FILE: &str = "layers.json";
 
+/// The version of what a kept tree is: raise it when extraction or the record changes.
+const FORMAT: u32 = 1;
+
 /// Where kept trees live: `bale/cache/rootfs/NAME/{rootfs/,layers.json}`.
 pub fn kept_dir(store: &Store) -> PathBuf {
     store.build_cache_dir().join("rootfs")
@@ -77,6 +80,7 @@ pub fn keep(kept: &Path, trash: &Path, dir: &Path, chain: &[CachedLayer]) -> boo
         return false;
     };
     let record = Kept {
+        format: FORMAT,
         boot,
         // SAFETY: geteuid has no preconditions.
         uid: unsafe { libc::geteuid() },
@@ -179,6 +183,8 @@ fn evict(kept: &Path, trash: &Path) {
 /// What a kept tree's `layers.json` says.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Kept {
+    /// [`FORMAT`]: how trees are extracted and recorded; another one is not used.
+    format: u32,
     /// The boot it was made in. Its files were never synced: after a crash of the machine
     /// they may be short, so a tree from an earlier boot is not used.
     boot: String,
@@ -197,7 +203,10 @@ fn boot_id() -> Option<String> {
 fn read_chain(dir: &Path) -> Option<Vec<CachedLayer>> {
     let kept: Kept = serde_json::from_slice(&fs::read(dir.join(CHAIN_FILE)).ok()?).ok()?;
     // SAFETY: geteuid has no preconditions.
-    (Some(kept.boot) == boot_id() && kept.uid == unsafe { libc::geteuid() }).then_some(kept.layers)
+    (kept.format == FORMAT
+        && Some(kept.boot) == boot_id()
+        && kept.uid == unsafe { libc::geteuid() })
+    .then_some(kept.layers)
 }
 
 fn shared_prefix(a: &[CachedLayer], b: &[CachedLayer]) -> usize {
