@@ -499,36 +499,7 @@ fn collect(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn write(root: &Path, rel: &str, content: &str) {
-        let p = root.join(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, content).unwrap();
-    }
-
-    fn set_old_times(root: &Path) {
-        // Files older than the racy window are remembered by the cache.
-        for e in fs::read_dir(root).unwrap() {
-            let e = e.unwrap();
-            let c = std::ffi::CString::new(e.path().as_os_str().as_bytes()).unwrap();
-            let t = libc::timespec {
-                tv_sec: 1_600_000_000,
-                tv_nsec: 0,
-            };
-            // SAFETY: valid C string and two timespecs.
-            unsafe {
-                libc::utimensat(
-                    libc::AT_FDCWD,
-                    c.as_ptr(),
-                    [t, t].as_ptr(),
-                    libc::AT_SYMLINK_NOFOLLOW,
-                )
-            };
-            if e.file_type().unwrap().is_dir() {
-                set_old_times(&e.path());
-            }
-        }
-    }
+    use crate::testutil::{set_old_times, write};
 
     fn context() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();

@@ -49,5 +49,7 @@ pub mod extract;
 pub mod layer;
 pub mod progress;
 pub mod snapshot;
+#[cfg(test)]
+mod testutil;
 
 pub use error::Error;

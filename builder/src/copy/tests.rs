@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::os::unix::fs::{MetadataExt, symlink};
 use std::path::Path;
 
 use bale_parser::instruction::FileMode;
@@ -14,6 +14,7 @@ use crate::Error;
 use crate::context::{ContextHasher, PathChange};
 use crate::dockerignore::Dockerignore;
 use crate::layer::LayerOptions;
+use crate::testutil::{chmod, set_old_times, set_times, write};
 
 /// One entry of a written layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,43 +26,6 @@ struct Ent {
     mtime: u64,
     data: Vec<u8>,
     link: String,
-}
-
-fn write(root: &Path, rel: &str, content: &str) {
-    let p = root.join(rel);
-    fs::create_dir_all(p.parent().unwrap()).unwrap();
-    fs::write(p, content).unwrap();
-}
-
-fn chmod(root: &Path, rel: &str, mode: u32) {
-    fs::set_permissions(root.join(rel), fs::Permissions::from_mode(mode)).unwrap();
-}
-
-fn set_times(path: &Path, secs: i64) {
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
-    let t = libc::timespec {
-        tv_sec: secs,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid C string and two timespecs.
-    unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            [t, t].as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-}
-
-fn set_old_times(root: &Path) {
-    for e in fs::read_dir(root).unwrap() {
-        let e = e.unwrap();
-        set_times(&e.path(), 1_600_000_000);
-        if e.file_type().unwrap().is_dir() {
-            set_old_times(&e.path());
-        }
-    }
 }
 
 fn context() -> tempfile::TempDir {

@@ -3,10 +3,11 @@
 
 use super::*;
 use crate::extract::{ExtractOptions, extract_layer};
+use crate::testutil::{chmod, write};
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::fs::symlink;
 
 /// Prints why a test cannot run here, or fails it on CI, where nothing may be skipped.
 fn skip(reason: &str) {
@@ -18,16 +19,6 @@ fn skip(reason: &str) {
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
-}
-
-fn write(root: &Path, rel: &str, content: &str) {
-    let p = root.join(rel);
-    fs::create_dir_all(p.parent().unwrap()).unwrap();
-    fs::write(p, content).unwrap();
-}
-
-fn chmod(root: &Path, rel: &str, mode: u32) {
-    fs::set_permissions(root.join(rel), fs::Permissions::from_mode(mode)).unwrap();
 }
 
 /// One line per entry: `name type mode uid:gid [size=N] [-> link] [xattr=...]`.
