@@ -295,6 +295,14 @@ pub(crate) unsafe fn init_main(plan: &Plan) -> ! {
         // command may use `/proc/1/...` as it would where it is pid 1 itself.
         drop_capabilities(plan.err_w);
 
+        fork_command(plan)
+    }
+}
+
+/// Forks the command, forwards the signals bale receives to it and waits for it, as init (or
+/// an exec's parent). Never returns.
+unsafe fn fork_command(plan: &Plan) -> ! {
+    unsafe {
         let pid = raw_fork(0);
         if pid == 0 {
             command_main(plan);
@@ -499,15 +507,6 @@ pub(crate) unsafe fn exec_main(plan: &Plan, ns_fds: &[RawFd]) -> ! {
         if libc::chdir(c"/".as_ptr()) != 0 {
             fail(plan.err_w, STAGE_SETNS, errno());
         }
-        let pid = raw_fork(0);
-        if pid == 0 {
-            command_main(plan);
-        }
-        if pid < 0 {
-            fail(plan.err_w, STAGE_FORK, errno());
-        }
-        COMMAND_PID.store(pid, Ordering::Relaxed);
-        install_forwarding();
-        reap_until(plan, pid)
+        fork_command(plan)
     }
 }
