@@ -4,9 +4,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::bail;
 use bale_container::{CommitOptions, Containers};
-use bale_image::Reference;
 
 use super::Globals;
 use super::import::apply_change;
@@ -50,16 +48,7 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
     for change in &args.changes {
         apply_change(&mut config, change)?;
     }
-    let names = match &args.reference {
-        None => Vec::new(),
-        Some(r) => {
-            let r = Reference::parse_tagged(r)?;
-            if r.digest().is_some() {
-                bail!("refusing to create a tag with a digest reference");
-            }
-            vec![r]
-        }
-    };
+    let names = super::import::tag_names(args.reference.as_deref())?;
     let image = containers.commit(
         &c,
         &CommitOptions {

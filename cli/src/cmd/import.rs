@@ -37,16 +37,7 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
     for change in &args.changes {
         apply_change(&mut config, change)?;
     }
-    let names = match &args.reference {
-        None => Vec::new(),
-        Some(r) => {
-            let r = Reference::parse_tagged(r)?;
-            if r.digest().is_some() {
-                bail!("refusing to create a tag with a digest reference");
-            }
-            vec![r]
-        }
-    };
+    let names = tag_names(args.reference.as_deref())?;
     let (input, source): (Box<dyn Read>, String) = match args.source.as_str() {
         "-" => (Box::new(io::stdin().lock()), "-".into()),
         url if url.starts_with("http://") || url.starts_with("https://") => {
@@ -77,6 +68,19 @@ pub fn run(args: Args, globals: &Globals) -> anyhow::Result<ExitCode> {
 }
 
 /// Applies one `--change` instruction, as `docker import --change` does.
+/// The name a new image gets from `REPOSITORY[:TAG]` (none without one); a digest is refused,
+/// as docker does.
+pub fn tag_names(reference: Option<&str>) -> anyhow::Result<Vec<Reference>> {
+    let Some(r) = reference else {
+        return Ok(Vec::new());
+    };
+    let r = Reference::parse_tagged(r)?;
+    if r.digest().is_some() {
+        bail!("refusing to create a tag with a digest reference");
+    }
+    Ok(vec![r])
+}
+
 pub fn apply_change(config: &mut ContainerConfig, change: &str) -> anyhow::Result<()> {
     let change = change.trim();
     let (word, rest) = change
