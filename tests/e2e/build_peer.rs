@@ -205,21 +205,9 @@ fn check(name: &str, part: Part) {
         // By ID (the config digest, which podman keeps), so no name resolution can send
         // podman to a registry.
         let image_id = id.trim().trim_start_matches("sha256:").to_string();
-        let printed = run(&mut podman(
-            &env,
-            &[
-                "run",
-                "--rm",
-                "--pull=never",
-                "--network",
-                "none",
-                "--ulimit",
-                "nofile=4096:4096",
-                "--ulimit",
-                "nproc=4096:4096",
-                &image_id,
-            ],
-        ));
+        let mut args = crate::build_util::PODMAN_RUN.to_vec();
+        args.push(&image_id);
+        let printed = run(&mut podman(&env, &args));
         let stdout = String::from_utf8_lossy(&printed.stdout);
         let output = fs::read_to_string(dir.join("output.txt")).expect("output.txt");
         if !printed.status.success() || stdout != output {

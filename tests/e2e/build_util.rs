@@ -9,6 +9,20 @@ use std::process::{Command, Output};
 
 use crate::util::{Env, have, import_busybox, is_root, run, run_ok, skip};
 
+/// `podman run` as the tests use it: never pulling, no network, and the limits the machines
+/// need (the image is named by ID after these).
+pub const PODMAN_RUN: [&str; 9] = [
+    "run",
+    "--rm",
+    "--pull=never",
+    "--network",
+    "none",
+    "--ulimit",
+    "nofile=4096:4096",
+    "--ulimit",
+    "nproc=4096:4096",
+];
+
 /// A build environment: a store holding `busybox:local`, and a context folder.
 pub struct BuildEnv {
     /// The store and scratch space.
@@ -112,18 +126,8 @@ impl BuildEnv {
         );
         run_ok(&mut self.podman(&["load", "-q", "-i", archive.to_str().unwrap()]));
         let id = image_id.trim().trim_start_matches("sha256:");
-        let mut args = vec![
-            "run",
-            "--rm",
-            "--pull=never",
-            "--network",
-            "none",
-            "--ulimit",
-            "nofile=4096:4096",
-            "--ulimit",
-            "nproc=4096:4096",
-            id,
-        ];
+        let mut args = PODMAN_RUN.to_vec();
+        args.push(id);
         args.extend_from_slice(cmd);
         let out: Output = run(&mut self.podman(&args));
         assert!(
