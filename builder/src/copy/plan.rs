@@ -1030,22 +1030,11 @@ impl Planner<'_> {
     /// the mode to the directories it creates since fsutil's fix for moby/buildkit#4945),
     /// owned by the `--chown` user or root.
     fn created_dir(&self, chmod: bool) -> Planned {
-        let (uid, gid) = self.owner.unwrap_or((0, 0));
         let mode = match (&self.req.chmod, chmod) {
             (Some(c), true) => c.apply(0o755, true),
             _ => 0o755,
         };
-        Planned {
-            node: Node::Dir,
-            mode,
-            uid,
-            gid,
-            mtime: None,
-            xattrs: Xattrs::None,
-            link_key: None,
-            source: self.source,
-            existing: false,
-        }
+        self.made(Node::Dir, mode)
     }
 
     /// MkdirAll: every missing directory up to `path` is created as [`Planner::created_dir`].
@@ -1184,14 +1173,21 @@ impl Planner<'_> {
     /// A file the copy makes itself (a heredoc, a download): owned by `--chown` or root, with
     /// `--chmod` applied to `mode`, no timestamp and no xattrs.
     fn made_file(&self, node: Node, mode: u32) -> Planned {
+        let mode = self
+            .req
+            .chmod
+            .as_ref()
+            .map_or(mode, |c| c.apply(mode, false));
+        self.made(node, mode)
+    }
+
+    /// An entry the copy makes rather than copies: owned by `--chown` or root, with `mode`, no
+    /// timestamp and no xattrs.
+    fn made(&self, node: Node, mode: u32) -> Planned {
         let (uid, gid) = self.owner.unwrap_or((0, 0));
         Planned {
             node,
-            mode: self
-                .req
-                .chmod
-                .as_ref()
-                .map_or(mode, |c| c.apply(mode, false)),
+            mode,
             uid,
             gid,
             mtime: None,
