@@ -26,6 +26,7 @@
 pub mod api;
 pub mod challenge;
 pub mod client;
+mod counting;
 pub mod credentials;
 pub mod error;
 pub mod host;

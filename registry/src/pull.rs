@@ -9,6 +9,7 @@
 //!
 //! Layers are stored as the registry serves them (compressed); the store decompresses lazily.
 
+use crate::counting::Counting;
 use std::io::Write;
 use std::sync::Mutex;
 
@@ -177,29 +178,6 @@ impl<F: Fn(&str, LayerStatus) + Sync> PullProgress for F {
     }
 }
 
-/// Counts what passes through to a progress callback, at most every 256 KiB.
-struct Counting<'a, R> {
-    inner: R,
-    done: u64,
-    reported: u64,
-    total: u64,
-    digest: &'a str,
-    progress: &'a dyn PullProgress,
-}
-
-impl<R: std::io::Read> std::io::Read for Counting<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.done += n as u64;
-        if self.done - self.reported >= 256 << 10 || (n == 0 && self.done != self.reported) {
-            self.reported = self.done;
-            self.progress
-                .downloading(self.digest, self.done, self.total.max(self.done));
-        }
-        Ok(n)
-    }
-}
-
 /// Pulls `reference` (tagged or by digest; its registry must be `registry`'s) into `store`,
 /// choosing `platform` from a multi-platform index, and names the image `reference`.
 /// `progress` hears about each layer as it downloads and as it is settled.
@@ -270,14 +248,9 @@ pub fn pull(
             return Ok(false);
         }
         let reader = registry.get_blob(repository, &blob.digest, Some(blob.size))?;
-        let mut reader = Counting {
-            inner: reader,
-            done: 0,
-            reported: 0,
-            total: blob.size,
-            digest: &blob.digest,
-            progress,
-        };
+        let mut reader = Counting::new(reader, blob.size, |done, total| {
+            progress.downloading(&blob.digest, done, total)
+        });
         let mut writer = lease.blob_writer()?;
         std::io::copy(&mut reader, &mut writer).map_err(|source| Error::Io {
             path: format!("blob {}", blob.digest).into(),

@@ -10,6 +10,7 @@
 //! An upload that breaks (connection dropped, `5xx`) starts over with a new session, reading
 //! the layer from the store again; a refusal (`4xx`, a digest the registry rejects) is final.
 
+use crate::counting::Counting;
 use std::io::{Read, Write};
 use std::sync::Mutex;
 
@@ -114,29 +115,6 @@ impl<F: Fn(&str, &PushStatus) + Sync> PushProgress for F {
     }
 }
 
-/// Counts the bytes read from the store for an upload, reporting at most every 256 KiB.
-struct Counting<'a, R> {
-    inner: R,
-    done: u64,
-    reported: u64,
-    total: u64,
-    name: &'a str,
-    progress: &'a dyn PushProgress,
-}
-
-impl<R: Read> Read for Counting<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.done += n as u64;
-        if self.done - self.reported >= 256 << 10 || (n == 0 && self.done != self.reported) {
-            self.reported = self.done;
-            self.progress
-                .uploading(self.name, self.done, self.total.max(self.done));
-        }
-        Ok(n)
-    }
-}
-
 /// What [`Counting`] needs to know about the layer it watches.
 struct Watch<'a> {
     name: &'a str,
@@ -146,14 +124,10 @@ struct Watch<'a> {
 
 impl<'a> Watch<'a> {
     fn reader<R: Read>(&self, inner: R) -> Counting<'a, R> {
-        Counting {
-            inner,
-            done: 0,
-            reported: 0,
-            total: self.total,
-            name: self.name,
-            progress: self.progress,
-        }
+        let (name, progress) = (self.name, self.progress);
+        Counting::new(inner, self.total, move |done, total| {
+            progress.uploading(name, done, total)
+        })
     }
 }
 
